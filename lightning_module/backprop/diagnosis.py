@@ -1,0 +1,72 @@
+"""Why a network is not learning, in words a student can act on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .stepper import Stepper
+
+
+def diagnose(stepper: Stepper) -> list[str]:
+    """Plain-language findings about the current network; empty when nothing looks wrong."""
+    net, h = stepper.net, stepper.history
+    notes: list[str] = []
+    eta = stepper.learning_rate
+    weights_bad = any(not np.all(np.isfinite(net.W[l])) for l in range(1, net.L + 1))
+    if stepper.diverged_at is not None or weights_bad:
+        at = stepper.diverged_at if stepper.diverged_at is not None else stepper.step
+        notes.append(
+            f"The network diverged: at step {at} the cost stopped being a number (NaN or ∞). "
+            f"Each update W ← W − η ∂C/∂W overshot the minimum by more than it corrected, so the weights grew "
+            f"every step until z = Wa + b overflowed. The learning rate η = {eta:g} is too large for this network "
+            f"and data: press Reset and try η = {eta / 10:g}.")
+        return notes
+    costs = np.asarray(h.train_cost)
+    if len(costs) >= 11:
+        recent = costs[-10:]
+        flips = int(np.sum(np.diff(np.sign(np.diff(recent))) != 0))
+        if flips >= 6 and recent.mean() > 1.5 * costs.min():
+            notes.append(
+                f"The cost jumps up and down from step to step and stays well above its lowest value "
+                f"({costs.min():.3g}): each step overshoots the valley floor and lands on the other side. "
+                f"The learning rate η = {eta:g} is too large; try η = {eta / 10:g}.")
+    if len(costs) >= 6:
+        recent = costs[-5:]
+        if np.all(np.diff(recent) > 0) and recent[-1] > 1.5 * costs.min():
+            notes.append(
+                f"The cost has risen for 5 steps in a row and is now {recent[-1] / costs.min():.1f}× its lowest "
+                f"value: the steps are too long and jump across the valley. Lower η (now {eta:g}).")
+    if costs[-1] < 0.05 and h.train_accuracy[-1] == 1.0:
+        return notes  # it has learnt the data: saturation or dead units are not a problem to fix here
+    with np.errstate(all="ignore"):
+        z, a = net.forward(stepper.x_train)
+    for l in range(1, net.L):
+        act = net.hidden
+        if act in ("sigmoid", "tanh"):
+            saturated = float(np.mean(np.abs(z[l]) > 4.0))
+            if saturated > 0.5:
+                notes.append(
+                    f"Layer {l}: {saturated:.0%} of the {act} values have |z| > 4, where f′(z) is nearly 0. "
+                    f"δ^{l} = (W^{l + 1})ᵀδ^{l + 1} ⊙ f′(z^{l}) is then tiny and these weights barely move "
+                    f"(vanishing gradient). Smaller initial weights (Xavier), a smaller η or ReLU help.")
+        if act == "relu":
+            dead = int(np.sum(np.all(z[l] <= 0, axis=1)))
+            if dead:
+                notes.append(
+                    f"Layer {l}: {dead} of {net.sizes[l]} ReLU neurons output 0 for every training point. "
+                    f"With f′(z) = 0 their δ is 0, so their weights never change again (dead ReLUs). "
+                    f"Leaky ReLU, He initialisation or a smaller η avoid this.")
+        if net.sizes[l] > 1 and np.allclose(net.W[l], net.W[l][:1]) and np.allclose(net.b[l], net.b[l][:1]):
+            notes.append(
+                f"Layer {l}: all {net.sizes[l]} neurons have identical weights. They compute the same thing, "
+                f"receive the same δ and the same update, so they stay identical however long you train: "
+                f"the symmetry problem of zero (or constant) initialisation. Random initialisation breaks it.")
+    if net.output == "sigmoid" and net.cost == "quadratic" and net.L >= 1:
+        zL = z[net.L]
+        wrong_and_stuck = np.mean((np.abs(zL) > 5) & (np.abs(a[net.L] - stepper.y_train) > 0.5))
+        if wrong_and_stuck > 0.2:
+            notes.append(
+                f"{wrong_and_stuck:.0%} of the points get a confident, wrong sigmoid output. With the quadratic "
+                f"cost δ^L = (a − y) σ′(z) and σ′(z) ≈ 0 there, so the network learns slowly exactly when it is "
+                f"most wrong. Cross-entropy cancels σ′: δ^L = a − y.")
+    return notes

@@ -1,0 +1,123 @@
+"""Decode every photo once, in parallel, into a uint8 array; remember the result on disk.
+
+The cache key is the file's content hash plus the size and colour mode asked for, so renaming or moving a
+photo reuses its entry and editing it does not. Decoding runs in threads: Pillow releases the GIL while it
+decodes and resizes, so all cores work without the start-up cost of processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lightning_module.data.imaging import ColorMode, PhotoError, load_square
+from lightning_module.data.sources import PhotoRecord
+
+# Bump when preprocessing changes, so old cache entries are not reused.
+PREPROCESS_VERSION = 1
+DEFAULT_CACHE_DIR = Path(os.environ.get("TREERISK_CACHE", ".cache/treerisk/ingest"))
+
+
+@dataclass(frozen=True)
+class SkippedPhoto:
+    path: Path
+    label: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    images: np.ndarray  # (N, H, W) for grayscale or (N, H, W, 3) for colour, uint8
+    records: list[PhotoRecord]  # the photos that made it, in the same order
+    skipped: list[SkippedPhoto]
+    cache_hits: int = 0
+
+
+class IngestCache:
+    """One ``.npy`` per decoded photo, sharded by key prefix; written atomically so a kill never leaves junk."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = Path(root) if root is not None else None
+
+    def key(self, content: bytes, size: int, color_mode: ColorMode) -> str:
+        digest = hashlib.blake2b(content, digest_size=20).hexdigest()
+        return f"{digest}-{size}-{color_mode}-v{PREPROCESS_VERSION}"
+
+    def get(self, key: str) -> np.ndarray | None:
+        if self.root is None:
+            return None
+        path = self._path(key)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, array: np.ndarray) -> None:
+        if self.root is None:
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+                np.save(handle, array, allow_pickle=False)
+            os.replace(handle.name, path)
+        except OSError:
+            pass  # a read-only or full disk only costs speed next time
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / key[:2] / f"{key}.npy"
+
+
+def ingest(
+    records: Sequence[PhotoRecord],
+    size: int,
+    color_mode: ColorMode = "grayscale",
+    cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Decode ``records`` to ``size`` x ``size`` arrays; unreadable photos are skipped with their reason."""
+    cache = IngestCache(cache_dir)
+    workers = workers or os.cpu_count() or 1
+
+    def decode(record: PhotoRecord) -> tuple[np.ndarray | None, str | None, bool]:
+        try:
+            content = record.path.read_bytes()
+        except OSError as error:
+            return None, f"cannot read file ({error.strerror or error})", False
+        key = cache.key(content, size, color_mode)
+        cached = cache.get(key)
+        if cached is not None:
+            return cached, None, True
+        try:
+            array = load_square(content, size, color_mode).as_array()
+        except PhotoError as error:
+            return None, str(error), False
+        cache.put(key, array)
+        return array, None, False
+
+    arrays: list[np.ndarray] = []
+    kept: list[PhotoRecord] = []
+    skipped: list[SkippedPhoto] = []
+    hits = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (record, (array, reason, hit)) in enumerate(zip(records, pool.map(decode, records)), start=1):
+            if array is None:
+                skipped.append(SkippedPhoto(record.path, record.label, reason or "unknown error"))
+            else:
+                arrays.append(array)
+                kept.append(record)
+                hits += hit
+            if progress is not None:
+                progress(done, len(records))
+    shape = (0, size, size) if color_mode == "grayscale" else (0, size, size, 3)
+    images = np.stack(arrays) if arrays else np.zeros(shape, dtype=np.uint8)
+    return IngestResult(images, kept, skipped, hits)

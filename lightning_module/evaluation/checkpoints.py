@@ -1,0 +1,44 @@
+"""Reading checkpoints safely: tensors and plain values only, never arbitrary pickled objects."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REQUIRED_HPARAMS = ("class_names", "backbone", "image_size", "color_mode")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable TreeRisk checkpoint; the message says why."""
+
+
+def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(state_dict, hyper_parameters)`` of a TreeRisk checkpoint, loaded with ``weights_only=True``.
+
+    A crafted pickle that would run code is refused by PyTorch's restricted unpickler, and reported here.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"Checkpoint is empty (0 bytes): {path}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"Refused to load {path}: it contains Python objects other than tensors and plain values, which could "
+            f"run code. Only TreeRisk checkpoints are accepted. ({str(error).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(f"Not a valid checkpoint file: {path} ({str(error).splitlines()[0]})") from None
+    if not isinstance(content, dict) or "state_dict" not in content:
+        raise CheckpointError(f"Not a TreeRisk checkpoint (no model weights inside): {path}")
+    hparams = dict(content.get("hyper_parameters") or {})
+    missing = [key for key in REQUIRED_HPARAMS if key not in hparams]
+    if missing:
+        raise CheckpointError(f"Not a TreeRisk checkpoint: {path} lacks {', '.join(missing)}")
+    return content["state_dict"], hparams

@@ -1,0 +1,90 @@
+"""``load_predictor(path)``: a checkpoint in, something that maps a photo to class probabilities out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lightning_module.data.imaging import PhotoSource, PreparedPhoto, load_square
+from lightning_module.evaluation.checkpoints import CheckpointError, read_checkpoint
+from lightning_module.models.networks import TreeRiskNetwork, build_network, last_conv_layer
+
+
+@dataclass
+class Predictor:
+    """A trained network with everything needed to use it: classes, input size, colour mode, provenance."""
+
+    network: TreeRiskNetwork
+    classes: list[str]
+    image_size: int
+    color_mode: str
+    backbone: str
+    scenario: str
+    checkpoint: Path
+    info: dict[str, Any] = field(default_factory=dict)  # run.json or model card metrics, when found
+
+    def prepare(self, source: PhotoSource | PreparedPhoto) -> PreparedPhoto:
+        """Decode and crop a photo exactly as training did (raises ``PhotoError`` with a reason)."""
+        if isinstance(source, PreparedPhoto):
+            return source
+        return load_square(source, self.image_size, self.color_mode)  # type: ignore[arg-type]
+
+    def input_tensor(self, prepared: PreparedPhoto) -> torch.Tensor:
+        """The (1, C, H, W) uint8 tensor the network takes."""
+        array = prepared.as_array()
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+        return tensor.unsqueeze(0)
+
+    @torch.inference_mode()
+    def predict_proba(self, source: PhotoSource | PreparedPhoto) -> np.ndarray:
+        """Class probabilities, in the order of :attr:`classes`."""
+        logits = self.network(self.input_tensor(self.prepare(source)))
+        return torch.softmax(logits.float(), dim=1)[0].numpy()
+
+    @cached_property
+    def explained_layer(self) -> torch.nn.Module:
+        """The layer Grad-CAM uses: the network's last convolution."""
+        return last_conv_layer(self.network)
+
+
+def load_predictor(path: Path | str) -> Predictor:
+    """Rebuild the network from a TreeRisk checkpoint alone. Raises ``CheckpointError`` for anything else."""
+    path = Path(path).expanduser()
+    state, hparams = read_checkpoint(path)
+    network = build_network(
+        hparams["backbone"], len(hparams["class_names"]), hparams["color_mode"], int(hparams["image_size"]), pretrained=False
+    )
+    weights = {k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")}
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as error:
+        raise CheckpointError(f"Checkpoint {path} does not match its own network description: {error}") from None
+    network.eval()
+    return Predictor(
+        network=network,
+        classes=list(hparams["class_names"]),
+        image_size=int(hparams["image_size"]),
+        color_mode=str(hparams["color_mode"]),
+        backbone=str(hparams["backbone"]),
+        scenario=str(hparams.get("scenario", "")),
+        checkpoint=path,
+        info=_provenance(path),
+    )
+
+
+def _provenance(checkpoint: Path) -> dict[str, Any]:
+    """run.json of the run that wrote the checkpoint, or a model card JSON beside a bundled checkpoint."""
+    for candidate in (checkpoint.parent.parent / "run.json", checkpoint.with_suffix(".json")):
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text())
+            except (OSError, ValueError):
+                return {}
+    return {}

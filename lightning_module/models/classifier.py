@@ -1,0 +1,238 @@
+"""The LightningModule: loss, metrics, the majority baseline beside them, and the collapse flag.
+
+Every hyper-parameter that prediction needs (classes, scenario, image size, colour mode, backbone) is an
+``__init__`` argument, saved with ``save_hyperparameters``; the normalisation lives in the network's buffers.
+So a checkpoint alone rebuilds the predictor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from lightning_module.evaluation.baseline import COLLAPSE_SHARE, collapse_check, majority_baseline
+from lightning_module.models.networks import build_network, head_module
+
+
+def _epoch_metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "bal_acc": MulticlassRecall(num_classes, average="macro"),
+            "macro_precision": MulticlassPrecision(num_classes, average="macro"),
+            "macro_recall": MulticlassRecall(num_classes, average="macro"),
+            "macro_f1": MulticlassF1Score(num_classes, average="macro"),
+        }
+    )
+
+
+def _per_class_metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection(
+        {
+            "precision": MulticlassPrecision(num_classes, average=None),
+            "recall": MulticlassRecall(num_classes, average=None),
+            "f1": MulticlassF1Score(num_classes, average=None),
+        }
+    )
+
+
+class LikelihoodOfFailureClassifier(pl.LightningModule):
+    """Classifies a tree photo into likelihood-of-failure classes.
+
+    Args:
+        class_names: class names in index order (linked from the data module).
+        scenario, image_size, color_mode: how the data was prepared (linked; stored for prediction).
+        backbone: ``seed_cnn``, ``efficientnet_lite0``, ``resnet18``, ``resnet50``, ``googlenet``, ``inception_v3``.
+        pretrained: ``none``, ``imagenet``, or the path of one of our checkpoints to transfer from (its head
+            is replaced when the classes differ).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        class_weighted_loss: weight the loss by inverse class frequency in the training split.
+        head_only_epochs: train only the head for this many epochs, then unfreeze the backbone.
+        backbone_lr_factor: learning-rate multiplier for the backbone once it is unfrozen.
+        collapse_share: share of validation predictions in one class that flags the model as collapsed.
+    """
+
+    def __init__(
+        self,
+        class_names: list[str],
+        scenario: str = "Pr_Po_Im",
+        image_size: int = 108,
+        color_mode: str = "grayscale",
+        backbone: str = "seed_cnn",
+        pretrained: str = "none",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        class_weighted_loss: bool = True,
+        head_only_epochs: int = 0,
+        backbone_lr_factor: float = 0.1,
+        collapse_share: float = COLLAPSE_SHARE,
+    ) -> None:
+        super().__init__()
+        if len(class_names) < 2:
+            raise ValueError(f"model.class_names: need at least 2 classes, got {class_names}")
+        if lr <= 0:
+            raise ValueError(f"model.lr must be positive, got {lr}")
+        if pretrained not in ("none", "imagenet") and not Path(pretrained).expanduser().is_file():
+            raise ValueError(f"model.pretrained must be 'none', 'imagenet' or an existing checkpoint file, got {pretrained!r}")
+        self.save_hyperparameters()
+        self.class_names = list(class_names)
+        num_classes = len(class_names)
+        self.network = build_network(backbone, num_classes, color_mode, image_size, pretrained == "imagenet")
+        if pretrained not in ("none", "imagenet"):
+            self.transferred_from = transfer_weights(self.network, Path(pretrained).expanduser(), backbone)
+        self.register_buffer("loss_weights", torch.ones(num_classes))
+        self.train_metrics = _epoch_metrics(num_classes)
+        self.train_loss = MeanMetric()
+        self.val_metrics = _epoch_metrics(num_classes)
+        self.val_per_class = _per_class_metrics(num_classes)
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.val_loss = MeanMetric()
+        self.test_metrics = _epoch_metrics(num_classes)
+        self.test_per_class = _per_class_metrics(num_classes)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_loss = MeanMetric()
+        # Filled at each validation epoch end for the run recorder (rank zero writes them).
+        self.val_outputs: list[torch.Tensor] = []
+        self.last_val_confusion: np.ndarray | None = None
+        self.last_val_predictions: np.ndarray | None = None  # (N, 3): dataset index, predicted class, confidence
+        self.last_test_confusion: np.ndarray | None = None
+        self.baseline: dict[str, float | int] = {}
+        self.test_baseline: dict[str, float | int] = {}
+        self.collapsed: tuple[bool, int, float] = (False, 0, 0.0)
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or getattr(datamodule, "train_labels", None) is None:
+            return
+        if list(datamodule.classes) != self.class_names:
+            raise ValueError(f"The data's classes {datamodule.classes} differ from the model's {self.class_names}")
+        if self.hparams.class_weighted_loss and datamodule.balance == "class_weights":
+            self.loss_weights.copy_(datamodule.class_weights)
+        self.baseline = majority_baseline(datamodule.train_labels, datamodule.val_labels, len(self.class_names))
+        test_set = datamodule.test_set
+        if test_set is not None:
+            self.test_baseline = majority_baseline(datamodule.train_labels, test_set.labels.numpy(), len(self.class_names))
+
+    # ------------------------------------------------------------------------------------------ steps
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities for a batch of uint8 (or [0, 1] float) images."""
+        return torch.softmax(self.network(images), dim=1)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, labels, weight=self.loss_weights)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels, _ = batch
+        logits = self.network(images)
+        loss = self._loss(logits, labels)
+        self.train_loss.update(loss.detach(), weight=len(labels))
+        self.train_metrics.update(logits.detach().argmax(1), labels)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels, indices = batch
+        logits = self.network(images)
+        self.val_loss.update(self._loss(logits, labels), weight=len(labels))
+        probabilities = torch.softmax(logits.float(), dim=1)
+        confidence, predicted = probabilities.max(1)
+        self.val_metrics.update(predicted, labels)
+        self.val_per_class.update(predicted, labels)
+        self.val_confusion.update(predicted, labels)
+        self.val_outputs.append(torch.stack([indices.float(), predicted.float(), confidence], 1))
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels, _ = batch
+        logits = self.network(images)
+        self.test_loss.update(self._loss(logits, labels), weight=len(labels))
+        predicted = logits.argmax(1)
+        self.test_metrics.update(predicted, labels)
+        self.test_per_class.update(predicted, labels)
+        self.test_confusion.update(predicted, labels)
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        images, _, indices = batch
+        return {"indices": indices, "probabilities": self(images)}
+
+    # ------------------------------------------------------------------------------------------ epoch ends
+    def on_validation_epoch_end(self) -> None:
+        # Train and validation metrics of an epoch are logged together so metrics.csv gets one row per epoch.
+        if not self.trainer.sanity_checking and self.train_loss.update_count > 0:
+            self.log("train/loss", self.train_loss.compute())
+            self.log_dict({f"train/{k}": v for k, v in self.train_metrics.compute().items()})
+            self.train_loss.reset()
+            self.train_metrics.reset()
+        values = {f"val/{k}": v for k, v in self.val_metrics.compute().items()}
+        values["val/loss"] = self.val_loss.compute()
+        for metric, per_class in self.val_per_class.compute().items():
+            values.update({f"val/{metric}/{name}": per_class[i] for i, name in enumerate(self.class_names)})
+        if self.baseline:
+            values.update({f"baseline/{k}": float(v) for k, v in self.baseline.items() if k != "class_index"})
+        self.log_dict(values)
+        confusion = self.val_confusion.compute().cpu().numpy()
+        self.last_val_confusion = confusion
+        self.collapsed = collapse_check(confusion.sum(0), self.hparams.collapse_share)
+        self.log("val/collapsed", float(self.collapsed[0]))
+        outputs = torch.cat(self.val_outputs) if self.val_outputs else torch.zeros(0, 3, device=self.device)
+        gathered = self.all_gather(outputs)
+        self.last_val_predictions = (gathered.reshape(-1, 3) if gathered.ndim == 3 else gathered).cpu().numpy()
+        self.val_outputs.clear()
+        self.val_metrics.reset()
+        self.val_per_class.reset()
+        self.val_confusion.reset()
+        self.val_loss.reset()
+
+    def on_test_epoch_end(self) -> None:
+        values = {f"test/{k}": v for k, v in self.test_metrics.compute().items()}
+        values["test/loss"] = self.test_loss.compute()
+        for metric, per_class in self.test_per_class.compute().items():
+            values.update({f"test/{metric}/{name}": per_class[i] for i, name in enumerate(self.class_names)})
+        if self.test_baseline:
+            values.update({f"test_baseline/{k}": float(v) for k, v in self.test_baseline.items() if k != "class_index"})
+        self.log_dict(values)
+        self.last_test_confusion = self.test_confusion.compute().cpu().numpy()
+        for metric in (self.test_metrics, self.test_per_class, self.test_confusion, self.test_loss):
+            metric.reset()
+
+    # ------------------------------------------------------------------------------------------ optimiser
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        head = head_module(self.network, self.hparams.backbone)
+        head_ids = {id(p) for p in head.parameters()}
+        backbone_params = [p for p in self.network.parameters() if id(p) not in head_ids]
+        groups = [{"params": list(head.parameters()), "lr": self.hparams.lr, "name": "head"}]
+        if backbone_params:
+            factor = self.hparams.backbone_lr_factor if self.hparams.head_only_epochs > 0 else 1.0
+            groups.append({"params": backbone_params, "lr": self.hparams.lr * factor, "name": "backbone"})
+        return torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+def transfer_weights(network: nn.Module, checkpoint: Path, backbone: str) -> dict[str, Any]:
+    """Load a TreeRisk checkpoint's network weights into ``network``; keep the new head if shapes differ."""
+    from lightning_module.evaluation.checkpoints import read_checkpoint
+
+    state, hparams = read_checkpoint(checkpoint)
+    if hparams.get("backbone") != backbone:
+        raise ValueError(
+            f"model.pretrained: {checkpoint} holds a {hparams.get('backbone')} network, but model.backbone is {backbone}"
+        )
+    prefix = "network."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = network.state_dict()
+    compatible = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    dropped = sorted(set(weights) - set(compatible))
+    network.load_state_dict(compatible, strict=False)
+    return {"checkpoint": str(checkpoint), "classes": hparams.get("class_names"), "not_transferred": dropped}
