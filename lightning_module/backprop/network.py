@@ -61,6 +61,8 @@ class Pass:
     dW_step: list[Array | None]  # ΔW^l = −η ∂C/∂W^l, the update
     db_step: list[Array | None]
     learning_rate: float
+    W: list[Array | None] = field(default_factory=list)  # the weights this pass used (before its update)
+    b: list[Array | None] = field(default_factory=list)
     cost: float | None = None
     applied: bool = False  # True once the update was added to the weights
 
@@ -69,13 +71,17 @@ class Pass:
         return self.x.shape[1]
 
 
-def empty_pass(n_layers: int, x: Array, y: Array, learning_rate: float) -> Pass:
-    """A pass with nothing computed yet except a^0 = x."""
-    none = [None] * (n_layers + 1)
+def empty_pass(net: "Network", x: Array, y: Array, learning_rate: float) -> Pass:
+    """A pass with nothing computed yet except a^0 = x.
+
+    It keeps references to the current W and b: updates replace the arrays (W ← W + ΔW builds a new
+    one), so these stay the weights the pass was computed with, at no copying cost.
+    """
+    none = [None] * (net.L + 1)
     a = list(none)
     a[0] = x
     return Pass(x, y, list(none), a, list(none), list(none), list(none), list(none), list(none),
-                learning_rate)
+                learning_rate, list(net.W), list(net.b))
 
 
 @dataclass
@@ -245,7 +251,7 @@ class Network:
     def backprop(self, x: Array, y: Array, learning_rate: float = 0.0) -> Pass:
         """Forward and backward pass over the batch (x: (n_0, m), y: (n_L, m)); weights unchanged."""
         _check_batch(self, x, y)
-        p = empty_pass(self.L, x, y, learning_rate)
+        p = empty_pass(self, x, y, learning_rate)
         p.z, p.a = self.forward(x)
         p.cost = self.data_cost(p.z[self.L], p.a[self.L], y) + self.decay_cost()
         for l in range(self.L, 0, -1):

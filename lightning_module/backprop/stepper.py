@@ -182,7 +182,7 @@ class Stepper:
         self.batch_indices = idx
         x = self.x_train[:, idx]
         y = self.y_train[:, idx]
-        return empty_pass(self.L, x, y, self.learning_rate)
+        return empty_pass(self.net, x, y, self.learning_rate)
 
     # ------------------------------------------------------------------ controls
     def forward_one_layer(self) -> int:

@@ -21,7 +21,7 @@ from torchvision.transforms import v2
 
 from lightning_module.data.categories import SCENARIO_NAMES, canonical_class_name, scenario_classes, scenario_mapping
 from lightning_module.data.imaging import ColorMode
-from lightning_module.data.ingest import DEFAULT_CACHE_DIR, IngestResult, ingest
+from lightning_module.data.ingest import IngestResult, default_cache_dir, ingest
 from lightning_module.data.sources import DataSourceError, IgnoredFile, PhotoRecord, discover_folder, read_manifest
 from lightning_module.data.splits import group_k_fold, group_train_val_test_split
 
@@ -97,7 +97,8 @@ class TreeRiskDataModule(pl.LightningDataModule):
         balance: ``class_weights`` (weighted loss, default), ``sampler`` (weighted sampling) or ``none``.
         group_regex: regex on file names naming the source photo, for data with several crops per photo.
         synthetic_size, synthetic_root: size and parent folder of the built-in dataset.
-        cache_dir: where decoded photos are remembered (``null`` to disable).
+        cache_dir: where decoded photos are remembered: ``auto`` ($TREERISK_CACHE or .cache/treerisk/ingest),
+            a folder, or ``null`` to disable.
         num_workers: data-loader processes (0 is fastest for in-memory data on a small CPU).
         predict_source: folder or file of photos for ``predict``.
     """
@@ -119,7 +120,7 @@ class TreeRiskDataModule(pl.LightningDataModule):
         group_regex: str | None = None,
         synthetic_size: int = 458,
         synthetic_root: str = "data",
-        cache_dir: str | None = str(DEFAULT_CACHE_DIR),
+        cache_dir: str | None = "auto",
         num_workers: int = 0,
         predict_source: str | None = None,
     ) -> None:
@@ -136,7 +137,7 @@ class TreeRiskDataModule(pl.LightningDataModule):
         self.augment, self.balance = augment, balance
         self.group_regex = group_regex
         self.synthetic_size, self.synthetic_root = synthetic_size, synthetic_root
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache_dir = default_cache_dir() if cache_dir == "auto" else Path(cache_dir) if cache_dir else None
         self.num_workers = num_workers
         self.predict_source = predict_source
         self.data_report: DataReport | None = None

@@ -22,7 +22,11 @@ from lightning_module.data.sources import PhotoRecord
 
 # Bump when preprocessing changes, so old cache entries are not reused.
 PREPROCESS_VERSION = 1
-DEFAULT_CACHE_DIR = Path(os.environ.get("TREERISK_CACHE", ".cache/treerisk/ingest"))
+
+
+def default_cache_dir() -> Path:
+    """``$TREERISK_CACHE``, else ``.cache/treerisk/ingest`` under the working directory."""
+    return Path(os.environ.get("TREERISK_CACHE", ".cache/treerisk/ingest"))
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def ingest(
     records: Sequence[PhotoRecord],
     size: int,
     color_mode: ColorMode = "grayscale",
-    cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:

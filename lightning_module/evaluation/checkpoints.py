@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,18 @@ def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(f"Checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"Checkpoint is empty (0 bytes): {path}")
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if not zipfile.is_zipfile(path) and not head.startswith(b"\x80"):
+        raise CheckpointError(f"Not a valid checkpoint file: {path} is not a PyTorch file")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        culprit = re.search(r"(?:Unsupported global|GLOBAL) ?:? ?(\S+)", str(error))
+        detail = f" ({culprit.group(1).rstrip('.,')})" if culprit else ""
         raise CheckpointError(
-            f"Refused to load {path}: it contains Python objects other than tensors and plain values, which could "
-            f"run code. Only TreeRisk checkpoints are accepted. ({str(error).splitlines()[0]})"
+            f"Refused to load {path}: it contains Python objects other than tensors and plain values{detail}, "
+            "which could run code. Only TreeRisk checkpoints are accepted."
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise CheckpointError(f"Not a valid checkpoint file: {path} ({str(error).splitlines()[0]})") from None

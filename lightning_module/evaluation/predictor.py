@@ -38,7 +38,7 @@ class Predictor:
     def input_tensor(self, prepared: PreparedPhoto) -> torch.Tensor:
         """The (1, C, H, W) uint8 tensor the network takes."""
         array = prepared.as_array()
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = torch.from_numpy(np.array(array))  # a writable copy
         tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
         return tensor.unsqueeze(0)
 

@@ -61,8 +61,12 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         class_weighted_loss: weight the loss by inverse class frequency in the training split.
-        head_only_epochs: train only the head for this many epochs, then unfreeze the backbone.
-        backbone_lr_factor: learning-rate multiplier for the backbone once it is unfrozen.
+        head_only_epochs: train only the head for this many epochs, then unfreeze the backbone (the
+            ``HeadOnlyThenUnfreeze`` callback, added by the model itself).
+        backbone_lr_factor: learning-rate multiplier for the backbone once it is unfrozen (used when
+            ``head_only_epochs`` > 0).
+        channels_last: on a GPU, keep the network and its inputs in channels-last memory order (faster
+            convolutions with mixed precision); ignored on the CPU.
         collapse_share: share of validation predictions in one class that flags the model as collapsed.
     """
 
@@ -80,12 +84,17 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         head_only_epochs: int = 0,
         backbone_lr_factor: float = 0.1,
         collapse_share: float = COLLAPSE_SHARE,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
             raise ValueError(f"model.class_names: need at least 2 classes, got {class_names}")
         if lr <= 0:
             raise ValueError(f"model.lr must be positive, got {lr}")
+        if head_only_epochs < 0:
+            raise ValueError(f"model.head_only_epochs must be 0 or more, got {head_only_epochs}")
+        if backbone_lr_factor <= 0:
+            raise ValueError(f"model.backbone_lr_factor must be positive, got {backbone_lr_factor}")
         if pretrained not in ("none", "imagenet") and not Path(pretrained).expanduser().is_file():
             raise ValueError(f"model.pretrained must be 'none', 'imagenet' or an existing checkpoint file, got {pretrained!r}")
         self.save_hyperparameters()
@@ -127,6 +136,24 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         test_set = datamodule.test_set
         if test_set is not None:
             self.test_baseline = majority_baseline(datamodule.train_labels, test_set.labels.numpy(), len(self.class_names))
+
+    @property
+    def head(self) -> nn.Module:
+        """The final classification layer (trained alone during ``head_only_epochs``)."""
+        return head_module(self.network, self.hparams.backbone)
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        if self.hparams.head_only_epochs > 0:
+            from lightning_module.training.finetuning import HeadOnlyThenUnfreeze
+
+            return [HeadOnlyThenUnfreeze(self.hparams.head_only_epochs)]
+        return []
+
+    def on_fit_start(self) -> None:
+        # Channels-last only pays off in cuDNN; on the CPU it would just reorder memory for nothing.
+        if self.hparams.get("channels_last") and self.device.type == "cuda":
+            self.network.to(memory_format=torch.channels_last)
+            self.network.channels_last = True
 
     # ------------------------------------------------------------------------------------------ steps
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -188,8 +215,7 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         self.collapsed = collapse_check(confusion.sum(0), self.hparams.collapse_share)
         self.log("val/collapsed", float(self.collapsed[0]))
         outputs = torch.cat(self.val_outputs) if self.val_outputs else torch.zeros(0, 3, device=self.device)
-        gathered = self.all_gather(outputs)
-        self.last_val_predictions = (gathered.reshape(-1, 3) if gathered.ndim == 3 else gathered).cpu().numpy()
+        self.last_val_predictions = self._gather_rows(outputs).cpu().numpy()
         self.val_outputs.clear()
         self.val_metrics.reset()
         self.val_per_class.reset()
@@ -208,9 +234,20 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         for metric in (self.test_metrics, self.test_per_class, self.test_confusion, self.test_loss):
             metric.reset()
 
+    def _gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every process's rows, concatenated. Processes may hold different counts (the validation sampler
+        does not pad), so rows are padded to the longest with index -1 for the gather and dropped after."""
+        if self.trainer.world_size <= 1:
+            return rows
+        counts = self.all_gather(torch.tensor([len(rows)], device=rows.device)).reshape(-1)
+        padded = torch.full((int(counts.max()), rows.shape[1]), -1.0, device=rows.device, dtype=rows.dtype)
+        padded[: len(rows)] = rows
+        gathered = self.all_gather(padded).reshape(-1, rows.shape[1])
+        return gathered[gathered[:, 0] >= 0]
+
     # ------------------------------------------------------------------------------------------ optimiser
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        head = head_module(self.network, self.hparams.backbone)
+        head = self.head
         head_ids = {id(p) for p in head.parameters()}
         backbone_params = [p for p in self.network.parameters() if id(p) not in head_ids]
         groups = [{"params": list(head.parameters()), "lr": self.hparams.lr, "name": "head"}]

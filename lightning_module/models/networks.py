@@ -46,6 +46,7 @@ class TreeRiskNetwork(nn.Module):
         super().__init__()
         self.body = body
         self.rgb_input = rgb_input
+        self.channels_last = False  # set by the classifier on a GPU; not saved: a predictor runs in any layout
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
@@ -56,7 +57,10 @@ class TreeRiskNetwork(nn.Module):
         return (x - self.mean) / self.std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.body(self.normalise(images))
+        x = self.normalise(images)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.body(x)
         return out.logits if hasattr(out, "logits") else out  # googlenet/inception return named tuples in training
 
 

@@ -156,22 +156,22 @@ def draw_dead_limbs(canvas: Canvas, tree, severity: float, rng: random.Random) -
 def draw_hanging_branch(canvas: Canvas, tree, severity: float, rng: random.Random) -> None:
     """A broken limb hanging from the lower crown, withered leaves near its end, pale splintered stub on top."""
     ax, ay = tree.hanger_anchor(rng)
-    length = tree.height * (0.16 + 0.22 * severity)
+    length = tree.height * (0.2 + 0.25 * severity)
     swing = rng.uniform(-0.25, 0.25)
     ex, ey = ax + length * math.sin(swing), ay + length * math.cos(swing)
     mid = (ax + (ex - ax) * 0.45 + rng.uniform(-6, 6), ay + (ey - ay) * 0.45)
-    width = tree.trunk_width(1.0) * (0.25 + 0.2 * severity)
+    width = tree.trunk_width(1.0) * (0.35 + 0.25 * severity)
     leaf = (150, 112, 60) if tree.leaf_on else (96, 80, 64)
     with canvas.recording("hanging_branch"):
         canvas.polygon([(ax - width, ay - 2), (ax + width, ay - 2), (ax, ay + width * 2)],
                        fill=tree.light((214, 196, 160)))
         canvas.line([(ax, ay), mid, (ex, ey)], fill=tree.light((66, 52, 40)), width=width, joint=True)
-        for _ in range(4 + round(6 * severity)):
-            f = rng.uniform(0.35, 1.0)
-            px = ax + (ex - ax) * f + rng.uniform(-1, 1) * length * 0.12
+        for _ in range(6 + round(8 * severity)):
+            f = rng.uniform(0.3, 1.0)
+            px = ax + (ex - ax) * f + rng.uniform(-1, 1) * length * 0.14
             py = ay + (ey - ay) * f + rng.uniform(-0.05, 0.05) * length
             if tree.leaf_on:
-                r = length * rng.uniform(0.04, 0.075)
+                r = length * rng.uniform(0.05, 0.09)
                 canvas.ellipse(px, py, r, r * 0.8, fill=tree.light(_jitter(leaf, rng, 18)))
             else:
                 canvas.line([(ax + (ex - ax) * f, ay + (ey - ay) * f), (px, py)], fill=tree.light(leaf), width=1.0)

@@ -1,0 +1,67 @@
+"""Ingest speed and fidelity on phone-size photos: the project's ingest versus a naive PIL path, same run.
+
+Naive path, per image: open -> exif_transpose -> centre crop -> resize BICUBIC -> grayscale.
+Project path: lightning_module.data.ingest.ingest (reduced-scale JPEG decode, all cores, empty cache).
+Target (issue 2): at least 5x faster per image, mean absolute pixel difference <= 1 on the 0-255 scale.
+
+    .venv/bin/python bench/ingest.py [--n 16] [--size 108]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import phone_photo  # noqa: E402
+
+from lightning_module.data.imaging import centre_square_box  # noqa: E402
+from lightning_module.data.ingest import ingest  # noqa: E402
+from lightning_module.data.sources import PhotoRecord  # noqa: E402
+
+
+def naive(path: Path, size: int) -> np.ndarray:
+    image = ImageOps.exif_transpose(Image.open(path))
+    image = image.crop(centre_square_box(*image.size)).resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image.convert("L"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16, help="photos (4032x3024 JPEG)")
+    parser.add_argument("--size", type=int, default=108, help="model input size")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [phone_photo(Path(tmp) / f"photo{i}.jpg", seed=i) for i in range(args.n)]
+        mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
+        start = time.perf_counter()
+        reference = [naive(p, args.size) for p in paths]
+        naive_seconds = (time.perf_counter() - start) / len(paths)
+
+        records = [PhotoRecord(p, "Probable", p.name) for p in paths]
+        start = time.perf_counter()
+        result = ingest(records, args.size, "grayscale", cache_dir=Path(tmp) / "cache")
+        ingest_seconds = (time.perf_counter() - start) / len(paths)
+        start = time.perf_counter()
+        ingest(records, args.size, "grayscale", cache_dir=Path(tmp) / "cache")
+        cached_seconds = (time.perf_counter() - start) / len(paths)
+
+    difference = float(np.mean([np.abs(a.astype(float) - b.astype(float)).mean() for a, b in zip(reference, result.images)]))
+    speedup = naive_seconds / ingest_seconds
+    print(f"{args.n} photos 4032x3024 JPEG (~{mb:.1f} MB each) -> {args.size} px grayscale, {os.cpu_count()} cores")
+    print(f"naive PIL path      : {naive_seconds * 1000:8.1f} ms/photo")
+    print(f"project ingest      : {ingest_seconds * 1000:8.1f} ms/photo (first time, cache empty)")
+    print(f"project ingest again: {cached_seconds * 1000:8.1f} ms/photo (from the disk cache)")
+    print(f"speed-up            : {speedup:8.1f}x  (target >= 5x: {'PASS' if speedup >= 5 else 'FAIL'})")
+    print(f"mean |difference|   : {difference:8.3f} grey levels (target <= 1: {'PASS' if difference <= 1 else 'FAIL'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""Starting, stopping and resuming training as a separate process (``python -m lightning_module fit``).
+
+Training never runs inside the dashboard's process: multi-device training relaunches ``sys.argv``, which there
+would be Streamlit itself, and the page must stay responsive. The process gets its own session (so Stop reaches
+its DDP workers too) and writes everything to its run directory; closing the browser loses nothing.
+
+Choices are checked before anything starts, so a missing folder, a folder without photos or a class the
+scenario needs but the data lacks is refused with a message rather than a failed run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import lightning_module
+from lightning_module.data.categories import SCENARIO_NAMES, scenario_mapping
+from lightning_module.data.sources import DataSourceError, discover_folder, read_manifest
+from lightning_module.runs.store import RunInfo, process_running, read_run
+from lightning_module.training.run_files import (
+    ACTIVE_STATUSES,
+    claim_next_version,
+    read_json,
+    update_run_json,
+    validate_run_name,
+)
+
+DataKind = Literal["synthetic", "folder", "manifest"]
+BACKBONE_NAMES = ("seed_cnn", "efficientnet_lite0", "resnet18", "resnet50", "googlenet", "inception_v3")
+# The smallest input each backbone accepts (mirrors lightning_module.models.networks, which imports torch).
+MIN_IMAGE_SIZE = {"inception_v3": 75}
+DEFAULT_MIN_IMAGE_SIZE = 32
+# Each class needs this many photos for a train/validation/test split (the data module's own rule).
+MIN_PHOTOS_PER_CLASS = 3
+REPO_ROOT = Path(lightning_module.__file__).resolve().parent.parent
+LOG_NAME = "train.log"
+
+
+class LaunchError(ValueError):
+    """Training was not started (or stopped, or resumed); ``problems`` lists every reason, in the user's words."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What the Train page asks for. ``data_path`` is the folder or manifest (unused for synthetic data)."""
+
+    run_name: str
+    data_kind: DataKind = "synthetic"
+    data_path: str = ""
+    synthetic_size: int = 458
+    scenario: str = "Pr_Po_Im"
+    backbone: str = "seed_cnn"
+    pretrained: Literal["none", "imagenet"] = "none"
+    image_size: int = 108
+    color_mode: Literal["grayscale", "rgb"] = "grayscale"
+    max_epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    accelerator: Literal["cpu", "gpu"] = "cpu"
+    devices: int = 1
+
+    @property
+    def source(self) -> str:
+        """The value of ``--data.source``."""
+        if self.data_kind == "synthetic":
+            return "synthetic"
+        return str(Path(self.data_path.strip()).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run_dir: Path
+    pid: int
+    command: list[str]
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.run_dir.parent.name}/{self.run_dir.name}"
+
+
+# ------------------------------------------------------------------------------------------------ checking
+def check_request(request: TrainingRequest) -> list[str]:
+    """Every reason ``request`` cannot be trained, as messages a user can act on; empty when it can."""
+    problems: list[str] = []
+    try:
+        validate_run_name(request.run_name)
+    except ValueError as error:
+        problems.append(str(error))
+    if request.scenario not in SCENARIO_NAMES:
+        problems.append(f"Unknown scenario {request.scenario!r}: choose one of {', '.join(SCENARIO_NAMES)}.")
+    if request.backbone not in BACKBONE_NAMES:
+        problems.append(f"Unknown backbone {request.backbone!r}: choose one of {', '.join(BACKBONE_NAMES)}.")
+    elif request.pretrained == "imagenet":
+        problems.extend(_imagenet_weights_problems(request.backbone))
+    if request.pretrained not in ("none", "imagenet"):
+        problems.append(f"Pretrained must be 'none' or 'imagenet', not {request.pretrained!r}.")
+    minimum = MIN_IMAGE_SIZE.get(request.backbone, DEFAULT_MIN_IMAGE_SIZE)
+    if not minimum <= request.image_size <= 1024:
+        problems.append(f"Image size must be between {minimum} and 1024 pixels for {request.backbone}; got {request.image_size}.")
+    if request.color_mode not in ("grayscale", "rgb"):
+        problems.append(f"Colour mode must be grayscale or rgb, not {request.color_mode!r}.")
+    if request.max_epochs < 1:
+        problems.append(f"Epochs must be at least 1; got {request.max_epochs}.")
+    if request.batch_size < 1:
+        problems.append(f"Batch size must be at least 1; got {request.batch_size}.")
+    if not 0 < request.lr < 10:
+        problems.append(f"Learning rate must be above 0 and below 10; got {request.lr}.")
+    problems.extend(_hardware_problems(request))
+    problems.extend(_data_problems(request))
+    return problems
+
+
+def _data_problems(request: TrainingRequest) -> list[str]:
+    if request.data_kind == "synthetic":
+        if request.synthetic_size < 10:
+            return [f"The synthetic dataset needs at least 10 photos; got {request.synthetic_size}."]
+        return []
+    if request.data_kind not in ("folder", "manifest"):
+        return [f"Unknown kind of data {request.data_kind!r}: choose synthetic, folder or manifest."]
+    if not request.data_path.strip():
+        return [f"Give the path of the {'folder' if request.data_kind == 'folder' else 'manifest (.csv)'} to train on."]
+    path = Path(request.source)
+    try:
+        if request.data_kind == "folder":
+            if path.is_file():
+                return [f"{path} is a file, not a folder: choose 'Manifest (.csv)' for a manifest, or give the folder."]
+            records, _ = discover_folder(path)
+        else:
+            if path.suffix.lower() != ".csv":
+                return [f"A manifest is a .csv file with columns path,label[,group]; {path} is not a .csv file."]
+            records = read_manifest(path)
+    except DataSourceError as error:
+        return [str(error)]
+    if not records:
+        return [f"No photos found in {path}."]
+    counts = Counter(r.label for r in records)
+    try:
+        mapping = scenario_mapping(request.scenario, counts)
+    except ValueError as error:
+        return [str(error)]
+    per_target: Counter[str] = Counter()
+    for label, target in mapping.items():
+        per_target[target] += counts[label]
+    if request.scenario == "all" and len(per_target) < 2:
+        return [f"Training needs at least two classes; {path} has only {', '.join(per_target) or 'none'}."]
+    few = [f"{name} ({n})" for name, n in per_target.items() if n < MIN_PHOTOS_PER_CLASS]
+    if few:
+        return [f"Too few photos to split class(es) {', '.join(few)}: each class needs at least {MIN_PHOTOS_PER_CLASS}."]
+    return []
+
+
+def _hardware_problems(request: TrainingRequest) -> list[str]:
+    if request.accelerator not in ("cpu", "gpu"):
+        return [f"Hardware must be cpu or gpu, not {request.accelerator!r}."]
+    if request.devices < 1:
+        return [f"Devices must be at least 1; got {request.devices}."]
+    if request.accelerator == "gpu":
+        available = gpu_count()
+        if request.devices > available:
+            return [f"{request.devices} GPU(s) asked for, but this machine has {available}."]
+    elif request.devices > (os.cpu_count() or 1):
+        return [f"{request.devices} CPU processes asked for, but this machine has {os.cpu_count()} cores."]
+    return []
+
+
+def _imagenet_weights_problems(backbone: str) -> list[str]:
+    if backbone == "seed_cnn":
+        return ["seed_cnn has no ImageNet weights: choose pretrained 'none', or another backbone."]
+    from lightning_module.models.networks import PretrainedWeightsMissing, efficientnet_lite0_weights_path
+
+    if backbone == "efficientnet_lite0":
+        try:
+            efficientnet_lite0_weights_path()
+        except PretrainedWeightsMissing as error:
+            return [str(error)]
+        return []
+    import torchvision.models as tvm
+    from torch.hub import get_dir
+
+    weights = tvm.get_model_weights(backbone).DEFAULT
+    expected = Path(get_dir()) / "checkpoints" / Path(weights.url).name
+    if not expected.is_file():
+        return [
+            f"ImageNet weights for {backbone} are not on this machine (looked for {expected}). Copy {weights.url} "
+            "there, or choose efficientnet_lite0 (its weights ship with TreeRisk), or pretrained 'none'."
+        ]
+    return []
+
+
+def gpu_count() -> int:
+    """CUDA devices visible to training (0 on a CPU-only machine)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a broken CUDA install must not break the Train page
+        return 0
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def build_command(request: TrainingRequest, runs_root: Path, version: int) -> list[str]:
+    """The ``fit`` command line for ``request``, writing into ``runs_root/<name>/version_<version>``."""
+    command = [
+        sys.executable, "-m", "lightning_module", "fit",
+        "--data.source", request.source,
+        "--data.scenario", request.scenario,
+        "--data.image_size", str(request.image_size),
+        "--data.color_mode", request.color_mode,
+        "--data.batch_size", str(request.batch_size),
+        "--model.backbone", request.backbone,
+        "--model.pretrained", request.pretrained,
+        "--model.lr", repr(float(request.lr)),
+        "--trainer.max_epochs", str(request.max_epochs),
+        "--trainer.accelerator", request.accelerator,
+        "--trainer.devices", str(request.devices),
+        "--trainer.logger.init_args.save_dir", str(Path(runs_root).resolve()),
+        "--trainer.logger.init_args.name", request.run_name,
+        "--trainer.logger.init_args.version", str(version),
+    ]  # fmt: skip
+    if request.data_kind == "synthetic":
+        command[6:6] = ["--data.synthetic_size", str(request.synthetic_size)]
+    return command
+
+
+def resume_command(run: RunInfo) -> list[str]:
+    config = run.path / "config.yaml"
+    command = [sys.executable, "-m", "lightning_module", "fit", "--config", str(config.resolve()), "--ckpt_path", "last"]
+    if run.version is not None:  # the saved config names it too; say it again so nothing else is ever claimed
+        command += ["--trainer.logger.init_args.version", str(run.version)]
+    return command
+
+
+# ------------------------------------------------------------------------------------------------ start
+def start_training(request: TrainingRequest, runs_root: Path | str) -> StartedRun:
+    """Check ``request``, claim a fresh run directory and start training there in the background.
+
+    Raises:
+        LaunchError: the request cannot be trained; nothing was created.
+    """
+    problems = check_request(request)
+    if problems:
+        raise LaunchError(problems)
+    runs_root = Path(runs_root).resolve()
+    version = claim_next_version(runs_root / request.run_name)  # atomic: two starts never share a directory
+    run_dir = runs_root / request.run_name / f"version_{version}"
+    command = build_command(request, runs_root, version)
+    update_run_json(
+        run_dir,
+        status="starting",
+        name=request.run_name,
+        version=version,
+        dir=str(run_dir),
+        pid=None,
+        command=command,
+        max_epochs=request.max_epochs,
+        scenario=request.scenario,
+        backbone=request.backbone,
+        pretrained=request.pretrained,
+        image_size=request.image_size,
+        color_mode=request.color_mode,
+        data={"source": request.source},
+    )
+    return _spawn(run_dir, command, header=None)
+
+
+def resume_training(run_dir: Path | str) -> StartedRun:
+    """Continue a stopped, crashed or failed run from its last checkpoint, in the same directory.
+
+    Raises:
+        LaunchError: the run is still going, finished, or has no saved config to resume from.
+    """
+    run_dir = Path(run_dir)
+    with _launch_lock(run_dir):
+        run = read_run(run_dir)
+        if run.status in ACTIVE_STATUSES:
+            raise LaunchError(f"{run.run_id} is still {run.status} (pid {run.record.get('pid')}): stop it before resuming.")
+        if run.status == "finished":
+            raise LaunchError(f"{run.run_id} has finished all its epochs; start a new run to train more.")
+        if run.status == "unreadable":
+            raise LaunchError(f"{run.run_id} cannot be resumed: {run.problem}.")
+        if not (run_dir / "config.yaml").is_file():
+            raise LaunchError(
+                f"{run.run_id} cannot be resumed: it stopped before saving its config.yaml. Start a new run instead."
+            )
+        if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+            note = "no checkpoint was saved yet, so it starts again from epoch 1"
+        else:
+            note = "continuing from checkpoints/last.ckpt"
+        command = resume_command(run)
+        update_run_json(run_dir, status="starting", pid=None, error=None, resume_command=command)
+        return _spawn(run_dir, command, header=f"=== resumed {time.strftime('%Y-%m-%d %H:%M:%S')}: {note} ===")
+
+
+def _spawn(run_dir: Path, command: list[str], header: str | None) -> StartedRun:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with (run_dir / LOG_NAME).open("a", encoding="utf-8") as log:
+        if header:
+            log.write(f"\n{header}\n")
+            log.flush()
+        try:
+            process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,  # relative defaults (data/, .cache/) land in the project, whoever started the app
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # its own process group: Stop reaches DDP workers; Ctrl-C on the app does not
+            )
+        except OSError as error:
+            update_run_json(run_dir, status="failed", error=f"could not start training: {error}", pid=None)
+            raise LaunchError(f"Could not start training: {error}") from error
+    update_run_json(run_dir, pid=process.pid)
+    threading.Thread(target=_reap, args=(process, run_dir), name=f"reap-{process.pid}", daemon=True).start()
+    return StartedRun(run_dir, process.pid, command)
+
+
+# The runs this process is stopping; the reaper records them as stopped rather than failed.
+_stopping: set[Path] = set()
+
+
+def _reap(process: subprocess.Popen, run_dir: Path) -> None:
+    """Wait for the training process (so it leaves no zombie) and record an end it could not record itself."""
+    code = process.wait()
+    record = read_json(run_dir / "run.json") or {}
+    if record.get("status") not in ACTIVE_STATUSES or record.get("pid") not in (None, process.pid):
+        return
+    if run_dir.resolve() in _stopping:
+        update_run_json(run_dir, status="stopped", pid=None)
+        return
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    last_line = _last_error_line(run_dir / LOG_NAME)
+    update_run_json(
+        run_dir,
+        status="failed",
+        pid=None,
+        error=f"training {how} without recording why" + (f"; last log line: {last_line}" if last_line else " (see train.log)"),
+    )
+
+
+def _last_error_line(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if "error" in line.lower() or "exception" in line.lower():
+            return line[:300]
+    return lines[-1][:300] if lines else ""
+
+
+# ------------------------------------------------------------------------------------------------ stop
+def stop_training(run_dir: Path | str, timeout: float = 30.0) -> str:
+    """Ask a run to stop (SIGTERM to its process group) and wait up to ``timeout`` seconds for it to end.
+
+    Lightning finishes the current step, records the run as "stopped" and keeps its checkpoints. Returns the
+    run's status afterwards ("stopped", or still "running" when it needs longer than ``timeout``).
+
+    Raises:
+        LaunchError: the run is not running.
+    """
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    pid = run.record.get("pid")
+    if not run.active or not pid:
+        raise LaunchError(f"{run.run_id} is not running (status: {run.status}); there is nothing to stop.")
+    pid = int(pid)
+    _stopping.add(run_dir.resolve())
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        pass  # it ended on its own meanwhile
+    except PermissionError as error:
+        raise LaunchError(f"Not allowed to stop pid {pid}: {error}") from error
+    deadline = time.monotonic() + timeout
+    while process_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process_running(pid):
+        return read_run(run_dir).status
+    # Stopped before Lightning installed its handler (while importing): nobody recorded it, so record it here.
+    record = read_json(run_dir / "run.json") or {}
+    if record.get("status") in ACTIVE_STATUSES:
+        update_run_json(run_dir, status="stopped", pid=None)
+    return read_run(run_dir).status
+
+
+# ------------------------------------------------------------------------------------------------ locking
+class _launch_lock:
+    """Only one resume of a run at a time, across processes (two browser tabs clicking Resume together)."""
+
+    STALE_SECONDS = 60
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / ".launch.lock"
+
+    def __enter__(self) -> None:
+        try:
+            if time.time() - self.path.stat().st_mtime > self.STALE_SECONDS:
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise LaunchError(f"{self.path.parent} is being started by someone else right now; try again in a moment.") from None
+        except OSError as error:
+            raise LaunchError(f"Cannot use {self.path.parent}: {error}") from error
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
