@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all venv browser bench clean
+.PHONY: run test venv browser bundled-checkpoint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ run: $(STAMP)
 test: $(STAMP)
 	-@bash scripts/install_browser.sh
 	$(PY) -m pytest -q
+
+## Retrain the bundled model on the synthetic data and replace checkpoints/seed_cnn_synthetic.{ckpt,json}
+bundled-checkpoint: $(STAMP)
+	$(PY) -m lightning_module fit --config configs/bundled.yaml --trainer.enable_progress_bar=false
+	$(PY) -m lightning_module test --config "$$(ls -d runs/bundled/version_* | sort -V | tail -1)/config.yaml" \
+		--ckpt_path "$$(ls -d runs/bundled/version_* | sort -V | tail -1)/checkpoints/best.ckpt" --trainer.enable_progress_bar=false
+	$(PY) -m lightning_module bundle --run "$$(ls -d runs/bundled/version_* | sort -V | tail -1)" \
+		--out checkpoints/seed_cnn_synthetic.ckpt --replace
 
 browser:
 	bash scripts/install_browser.sh

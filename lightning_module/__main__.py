@@ -2,16 +2,69 @@
 
 ``fit``, ``validate``, ``test``, ``predict``: LightningCLI (``--help`` on each, ``--print_config``).
 ``synth``: make the built-in synthetic dataset. ``grid``: the cross-validated experiment grid.
+``bundle``: slim a finished run's best checkpoint into checkpoints/ with its model card.
+
+A mistake in what was asked for (a setting out of range, a data folder that is not there, a checkpoint that is
+refused) ends the command with one line, ``error: <what is wrong>``, and exit status 2, like an unknown option
+does; anything else keeps its traceback, because that is a bug worth reporting.
 """
 
 from __future__ import annotations
 
+import pickle
+import re
 import sys
 
 EXTRA_COMMANDS = {
     "synth": "lightning_module.synthetic.cli",
     "grid": "lightning_module.grid.cli",
+    "bundle": "lightning_module.training.bundle",
 }
+USAGE_ERROR = 2  # the exit status argparse uses for a bad command line
+# The project's own checks name the setting first: "data.image_size must be ...", "model.backbone: unknown ...".
+_NAMES_A_SETTING = re.compile(r"^(data|model|trainer)\.\w+|^(seed_everything|ckpt_path)\b")
+
+
+def configuration_error(error: BaseException) -> str | None:
+    """The one-line message for an error in the user's settings, data or checkpoint; None for anything else.
+
+    jsonargparse wraps errors raised while building objects ("Does not validate against any of the Union
+    subtypes"), so the causes are looked at too.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        message = _own_configuration_error(error)
+        if message is not None:
+            return message
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _own_configuration_error(error: BaseException) -> str | None:
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    from lightning_module.data.imaging import PhotoError
+    from lightning_module.data.sources import DataSourceError
+    from lightning_module.evaluation.checkpoints import CheckpointError
+    from lightning_module.models.networks import PretrainedWeightsMissing
+    from lightning_module.training.run_recorder import RunDirectoryBusy
+
+    message = str(error).strip()
+    if isinstance(error, (DataSourceError, CheckpointError, PretrainedWeightsMissing, RunDirectoryBusy, PhotoError)):
+        return message
+    if isinstance(error, MisconfigurationException):
+        return f"trainer: {message}"
+    if isinstance(error, pickle.UnpicklingError):
+        return ("ckpt_path: refused to load the checkpoint: it contains Python objects other than tensors and plain "
+                "values, which could run code. Only checkpoints written by TreeRisk are accepted.")
+    if isinstance(error, FileNotFoundError) and "checkpoint" in message.lower():
+        return f"ckpt_path: {message}"
+    if isinstance(error, ValueError) and message.startswith("Run name "):
+        return f"trainer.logger.init_args.name: {message}"
+    if isinstance(error, (ValueError, TypeError)) and _NAMES_A_SETTING.match(message):
+        return message
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(argv[1:]) or 0)
     from lightning_module.training.cli import main as lightning_main
 
-    lightning_main(None if from_command_line else argv)  # None: LightningCLI reads sys.argv itself
+    try:
+        lightning_main(None if from_command_line else argv)  # None: LightningCLI reads sys.argv itself
+    except Exception as error:
+        message = configuration_error(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return USAGE_ERROR
     return 0
 
 

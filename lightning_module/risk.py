@@ -133,12 +133,11 @@ def failure_categories(classes: Sequence[str]) -> dict[str, str]:
     mapping = {name: isa_category_of(name) for name in classes}
     foreign = [name for name, category in mapping.items() if category is None]
     if foreign:
+        listed = ", ".join(repr(f) for f in foreign)
+        verb = "are not ISA likelihood-of-failure categories" if len(foreign) > 1 else "is not an ISA likelihood-of-failure category"
         raise RatingUnavailable(
-            "No ISA risk rating for this model: its class"
-            + ("es " if len(foreign) > 1 else " ")
-            + ", ".join(repr(f) for f in foreign)
-            + (" are" if len(foreign) > 1 else " is")
-            + f" not ISA likelihood-of-failure categories ({', '.join(ISA_CATEGORIES)})."
+            f"No ISA risk rating for this model: its class{'es' if len(foreign) > 1 else ''} {listed} {verb} "
+            f"({', '.join(ISA_CATEGORIES)})."
         )
     return mapping  # type: ignore[return-value]
 

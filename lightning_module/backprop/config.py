@@ -71,6 +71,8 @@ class Config:
                 out[_QUERY_NAMES[f.name]] = layers_to_text(self.hidden_layers)
             elif self.mode != "graph" and f.name in ("expression", "values"):
                 continue  # keep network links short
+            elif f.name == "preset" and not self.preset:
+                continue
             else:
                 out[_QUERY_NAMES[f.name]] = _fmt(d[f.name])
         return out

@@ -40,27 +40,34 @@ def diagnose(stepper: Stepper) -> list[str]:
         return notes  # it has learnt the data: saturation or dead units are not a problem to fix here
     with np.errstate(all="ignore"):
         z, a = net.forward(stepper.x_train)
+    act = net.hidden
+    saturated, dead, identical = [], [], []
     for l in range(1, net.L):
-        act = net.hidden
         if act in ("sigmoid", "tanh"):
-            saturated = float(np.mean(np.abs(z[l]) > 4.0))
-            if saturated > 0.5:
-                notes.append(
-                    f"Layer {l}: {saturated:.0%} of the {act} values have |z| > 4, where f′(z) is nearly 0. "
-                    f"δ^{l} = (W^{l + 1})ᵀδ^{l + 1} ⊙ f′(z^{l}) is then tiny and these weights barely move "
-                    f"(vanishing gradient). Smaller initial weights (Xavier), a smaller η or ReLU help.")
+            share = float(np.mean(np.abs(z[l]) > 4.0))
+            if share > 0.5:
+                saturated.append(f"layer {l}: {share:.0%}")
         if act == "relu":
-            dead = int(np.sum(np.all(z[l] <= 0, axis=1)))
-            if dead:
-                notes.append(
-                    f"Layer {l}: {dead} of {net.sizes[l]} ReLU neurons output 0 for every training point. "
-                    f"With f′(z) = 0 their δ is 0, so their weights never change again (dead ReLUs). "
-                    f"Leaky ReLU, He initialisation or a smaller η avoid this.")
+            n_dead = int(np.sum(np.all(z[l] <= 0, axis=1)))
+            if n_dead:
+                dead.append(f"layer {l}: {n_dead} of {net.sizes[l]}")
         if net.sizes[l] > 1 and np.allclose(net.W[l], net.W[l][:1]) and np.allclose(net.b[l], net.b[l][:1]):
-            notes.append(
-                f"Layer {l}: all {net.sizes[l]} neurons have identical weights. They compute the same thing, "
-                f"receive the same δ and the same update, so they stay identical however long you train: "
-                f"the symmetry problem of zero (or constant) initialisation. Random initialisation breaks it.")
+            identical.append(str(l))
+    if saturated:
+        notes.append(
+            f"Saturated {act} neurons ({'; '.join(saturated)} of the values have |z| > 4, where f′(z) ≈ 0). "
+            f"δ^l = (W^(l+1))ᵀδ^(l+1) ⊙ f′(z^l) is then tiny and those weights barely move: the vanishing "
+            f"gradient. Smaller initial weights (Xavier), a smaller η or ReLU help.")
+    if dead:
+        notes.append(
+            f"Dead ReLUs ({'; '.join(dead)} neurons output 0 for every training point). With f′(z) = 0 their δ "
+            f"is 0, so their weights never change again. Leaky ReLU, He initialisation or a smaller η avoid this.")
+    if identical:
+        which = "layer " + identical[0] if len(identical) == 1 else "layers " + ", ".join(identical)
+        notes.append(
+            f"Every neuron of {which} has the same weights. They compute the same thing, receive the same δ and "
+            f"the same update, so they stay identical however long you train: the symmetry problem of zero (or "
+            f"constant) initialisation. Random initialisation breaks it.")
     if net.output == "sigmoid" and net.cost == "quadratic" and net.L >= 1:
         zL = z[net.L]
         wrong_and_stuck = np.mean((np.abs(zL) > 5) & (np.abs(a[net.L] - stepper.y_train) > 0.5))

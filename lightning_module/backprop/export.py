@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .costs import COSTS
 from .network import Network
 
 FORMAT = "treerisk-backprop-network"
@@ -97,7 +98,8 @@ def pytorch_code(net: Network, learning_rate: float | None = None) -> str:
         "",
         "",
         "def cost(a, y):",
-        f"    \"\"\"Mean over the batch (rows) of the {net.cost} cost{', plus (λ/2)·Σ‖W‖² (biases not decayed)' if lam else ''}.\"\"\"",
+        f"    \"\"\"Mean over the batch (rows) of the {COSTS[net.cost].label} cost"
+        f"{', plus (λ/2)·Σ‖W‖² (biases not decayed)' if lam else ''}.\"\"\"",
         f"    c = {_TORCH_COST[net.cost]}",
     ]
     if lam:

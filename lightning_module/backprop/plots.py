@@ -22,6 +22,16 @@ SELECTED = "#facc15"
 ACTIVATION_SCALE = [[0.0, NEGATIVE], [0.5, "#f8fafc"], [1.0, POSITIVE]]
 CLASS_COLOURS = ["#ea580c", "#2563eb", "#16a34a", "#9333ea", "#db2777", "#0891b2", "#65a30d", "#a16207"]
 WIDTH_BUCKETS = 6
+# Plotly validates every property of every trace when a figure is built, which costs more than drawing
+# the data. The figures here come from fixed code, so the page skips it; the tests build every figure
+# with VALIDATE = True, so a misspelt property still fails a test.
+VALIDATE = False
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    if VALIDATE:
+        return go.Figure(data=data, layout=layout)
+    return go.Figure(data=data, layout=layout, _validate=False)
 
 
 def _fmt(v: float) -> str:
@@ -34,7 +44,7 @@ def node_positions(sizes: list[int]) -> list[np.ndarray]:
 
 
 def network_figure(net: Network, p: Pass | None, phase: str = "ready", layer: int = 0,
-                   selected: tuple | None = None, example: int = 0, height: int = 460) -> go.Figure:
+                   selected: tuple | None = None, example: int = 0, height: int | None = None) -> go.Figure:
     """The network: edge colour = sign of w, width = |w|; node colour = a for one example of the batch.
 
     ``phase``/``layer`` highlight what was just computed; ``selected`` is ('neuron', l, j) or
@@ -78,7 +88,8 @@ def network_figure(net: Network, p: Pass | None, phase: str = "ready", layer: in
                            line=dict(color=POSITIVE if positive else NEGATIVE, width=0.6 + 1.4 * width),
                            opacity=0.85 if hot else 0.25))
     traces.append(dict(type="scatter", mode="markers", x=np.array(mid_x), y=np.array(mid_y),
-                       customdata=np.array(mid_data, dtype=int).reshape(-1, 4), hovertext=np.array(mid_text), hoverinfo="text", showlegend=False, name="weights",
+                       customdata=np.array(mid_data, dtype=int).reshape(-1, 4), hovertext=np.array(mid_text),
+                       hoverinfo="text", showlegend=False, name="weights",
                        marker=dict(size=9, color="rgba(0,0,0,0)")))
     # Selected weight: drawn on top, gold, with its value.
     if selected and selected[0] == "weight":
@@ -86,7 +97,8 @@ def network_figure(net: Network, p: Pass | None, phase: str = "ready", layer: in
         if 1 <= l <= L and j < sizes[l] and k < sizes[l - 1]:
             traces.append(dict(type="scatter", mode="lines", x=[l - 1, l], y=[ys[l - 1][k], ys[l][j]],
                                hoverinfo="skip", showlegend=False, line=dict(color=SELECTED, width=7), opacity=0.9))
-            annotations.append(dict(x=l - 0.5, y=(ys[l - 1][k] + ys[l][j]) / 2, text=f"<b>w<sup>{l}</sup><sub>{j + 1}{k + 1}</sub></b>",
+            annotations.append(dict(x=l - 0.5, y=(ys[l - 1][k] + ys[l][j]) / 2,
+                                    text=f"<b>w<sup>{l}</sup><sub>{j + 1}{k + 1}</sub></b>",
                                     showarrow=False, bgcolor="rgba(255,255,255,0.85)", font=dict(size=13)))
     # Nodes.
     node_x, node_y, colour, text, hover, data, line_c, line_w = [], [], [], [], [], [], [], []
@@ -107,7 +119,8 @@ def network_figure(net: Network, p: Pass | None, phase: str = "ready", layer: in
             line_c.append(SELECTED if is_sel else PHASE_COLOURS["backward"] if d is not None else "#334155")
             line_w.append(5 if is_sel else 3 if d is not None else 1)
     traces.append(dict(type="scatter", mode="markers+text", x=np.array(node_x), y=np.array(node_y),
-                       customdata=np.array(data, dtype=int), text=text, textposition="middle right", textfont=dict(size=11, color="#0f172a"),
+                       customdata=np.array(data, dtype=int), text=text, textposition="middle right",
+                       textfont=dict(size=11, color="#0f172a"),
                        hovertext=hover, hoverinfo="text", showlegend=False, name="neurons",
                        marker=dict(size=size, color=colour, colorscale=ACTIVATION_SCALE, cmin=-1, cmax=1,
                                    line=dict(color=line_c, width=line_w),
@@ -122,12 +135,14 @@ def network_figure(net: Network, p: Pass | None, phase: str = "ready", layer: in
         annotations.append(dict(x=0.0, y=-0.02, xref="paper", yref="paper", xanchor="left", yanchor="top",
                                 showarrow=False, text=f"<b style='color:{PHASE_COLOURS[phase]}'>{what}</b>"))
     span = (n_max - 1) / 2 + 0.7
+    if height is None:  # tall enough for the widest layer, no taller
+        height = int(np.clip(150 + 38 * n_max, 290, 520))
     layout = dict(height=height, margin=dict(l=10, r=30, t=60, b=30), plot_bgcolor="white",
                   xaxis=dict(visible=False, range=[-0.45, L + 0.6], fixedrange=True),
                   yaxis=dict(visible=False, range=[-span, span], fixedrange=True),
                   shapes=shapes, annotations=annotations, hovermode="closest", clickmode="event+select",
                   dragmode=False)
-    return go.Figure(data=traces, layout=layout, skip_invalid=True)
+    return _figure(traces, layout)
 
 
 def _active_layers(phase: str, layer: int, L: int) -> list[int]:
@@ -209,6 +224,7 @@ def decision_boundary_figure(net: Network, data: Dataset, resolution: int = 70, 
                            opacity=0.55, showscale=True, colorbar=dict(title=dict(text="output"), thickness=10),
                            hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>output=%{z:.3f}<extra></extra>"))
         traces.append(dict(type="contour", x=gx, y=gy, z=z, showscale=False, hoverinfo="skip",
+                           name="boundary (output = 0.5)", showlegend=True,
                            contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
                            line=dict(color="#0f172a", width=2)))
     else:
@@ -241,7 +257,7 @@ def decision_boundary_figure(net: Network, data: Dataset, resolution: int = 70, 
                   xaxis=dict(title="x₁", range=list(extent[:2]), constrain="domain"),
                   yaxis=dict(title="x₂", range=list(extent[2:]), scaleanchor="x"),
                   legend=dict(orientation="h", y=-0.15))
-    return go.Figure(data=traces, layout=layout, skip_invalid=True)
+    return _figure(traces, layout)
 
 
 def neuron_maps_figure(net: Network, data: Dataset, resolution: int = 24, cell: int = 70) -> go.Figure:
@@ -271,12 +287,12 @@ def neuron_maps_figure(net: Network, data: Dataset, resolution: int = 24, cell: 
             traces.append(dict(type="heatmap", x=gx, y=gy, z=a[l][j].reshape(resolution, resolution),
                                zmin=lo, zmax=hi, colorscale=scale, showscale=False, xaxis=f"x{ax}", yaxis=f"y{ax}",
                                hovertemplate=f"layer {l}, neuron {j + 1}<br>a=%{{z:.3f}}<extra></extra>"))
-            layout[f"xaxis{ax}"] = dict(domain=[x0, x0 + w], visible=False, anchor=f"y{ax}")
-            layout[f"yaxis{ax}"] = dict(domain=[y1 - h, y1], visible=False, anchor=f"x{ax}")
+            layout[f"xaxis{ax}"] = dict(domain=[max(x0, 0.0), min(x0 + w, 1.0)], visible=False, anchor=f"y{ax}")
+            layout[f"yaxis{ax}"] = dict(domain=[max(y1 - h, 0.0), min(y1, 1.0)], visible=False, anchor=f"x{ax}")
         layout["annotations"].append(dict(x=-0.005, y=1 - r * (h + gap_y) - h / 2, xref="paper", yref="paper",
                                           xanchor="right", showarrow=False,
                                           text="output" if l == L else f"hidden {l}"))
-    return go.Figure(data=traces, layout=layout, skip_invalid=True)
+    return _figure(traces, layout)
 
 
 def loss_figure(history, height: int = 320) -> go.Figure:
@@ -294,12 +310,15 @@ def loss_figure(history, height: int = 320) -> go.Figure:
                   xaxis=dict(title="step (updates)", gridcolor=NEUTRAL),
                   yaxis=dict(title="cost C", type="log" if log else "linear", gridcolor=NEUTRAL),
                   legend=dict(orientation="h", y=1.1))
-    return go.Figure(data=traces, layout=layout, skip_invalid=True)
+    return _figure(traces, layout)
 
 
 # ---------------------------------------------------------------------- expression graph
 _OP_LABEL = {"+": "+", "-": "−", "*": "×", "/": "÷", "**": "^", "neg": "−x", "tanh": "tanh", "exp": "exp",
              "relu": "relu", "sigmoid": "σ", "log": "log"}
+
+
+_COLUMN = 3.0  # x distance between depths: a value box (2 wide) and an operation circle fit between
 
 
 def _layout_graph(graph: Graph) -> dict[int, tuple[float, float]]:
@@ -330,7 +349,7 @@ def _layout_graph(graph: Graph) -> dict[int, tuple[float, float]]:
         return ypos[id(n)]
 
     place(graph.output)
-    return {k: (2.0 * depth[k], -ypos[k]) for k in ypos}
+    return {k: (_COLUMN * depth[k], -ypos[k]) for k in ypos}
 
 
 def expression_figure(graph: Graph, steps_done: int, height: int | None = None) -> go.Figure:
@@ -345,34 +364,35 @@ def expression_figure(graph: Graph, steps_done: int, height: int | None = None) 
     for op in graph.ops[:steps_done]:
         reached.update(id(c) for c in op.children)
     shapes, annotations, edge_x, edge_y = [], [], [], []
-    box_w, box_h = 0.78, 0.36
+    box_w, box_h, r = 1.9, 0.56, 0.3
+    ink = "#0f172a"
     for n in graph.nodes:
         x, y = pos[id(n)]
         if not n.is_leaf:
-            ox = x - 1.0  # the operation circle sits one column left of its value box
+            ox = x - box_w / 2 - 0.55  # the operation circle sits just left of its value box
             for c in n.children:
                 cx, cy = pos[id(c)]
-                edge_x += [cx + box_w / 2, ox - 0.17, None]
-                edge_y += [cy, y, None]
-            edge_x += [ox + 0.17, x - box_w / 2, None]
-            edge_y += [y, y, None]
+                edge_x += [cx + box_w / 2, ox - r, np.nan]
+                edge_y += [cy, y, np.nan]
+            edge_x += [ox + r, x - box_w / 2, np.nan]
+            edge_y += [y, y, np.nan]
             is_current = current is n
-            shapes.append(dict(type="circle", x0=ox - 0.17, x1=ox + 0.17, y0=y - 0.17, y1=y + 0.17,
+            shapes.append(dict(type="circle", x0=ox - r, x1=ox + r, y0=y - r * 0.75, y1=y + r * 0.75, layer="below",
                                line=dict(color=PHASE_COLOURS["backward"] if is_current else "#475569",
                                          width=3 if is_current else 1),
                                fillcolor="#f1f5f9"))
             annotations.append(dict(x=ox, y=y, text=f"<b>{_OP_LABEL.get(n.op, n.op)}</b>", showarrow=False,
-                                    font=dict(size=12)))
+                                    font=dict(size=15 if len(_OP_LABEL.get(n.op, n.op)) <= 2 else 11, color=ink)))
         got_grad = id(n) in reached
         just_got = current is not None and any(c is n for c in current.children)
         fill = "#ede9fe" if just_got else ("#f8fafc" if got_grad else "#ffffff")
         border = PHASE_COLOURS["backward"] if (current is n or just_got) else "#334155"
         shapes.append(dict(type="rect", x0=x - box_w / 2, x1=x + box_w / 2, y0=y - box_h / 2, y1=y + box_h / 2,
-                           line=dict(color=border, width=3 if current is n else 1.5), fillcolor=fill))
-        grad = f"{n.grad:.4g}" if got_grad else "?"
+                           layer="below", line=dict(color=border, width=3 if current is n else 1.5), fillcolor=fill))
+        grad = f"<span style='color:{PHASE_COLOURS['backward']}'>{n.grad:.4g}</span>" if got_grad else "?"
         name = n.label if not n.is_constant else "const"
-        annotations.append(dict(x=x, y=y, showarrow=False, font=dict(size=12, family="monospace"),
-                                text=f"<b>{name}</b> │ data {n.data:.4g} │ grad {grad}"))
+        annotations.append(dict(x=x, y=y, showarrow=False, font=dict(size=14, color=ink),
+                                text=f"<b>{name}</b> = {n.data:.4g}<br>grad {grad}"))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     n_rows = len(set(ys))
@@ -386,8 +406,8 @@ def expression_figure(graph: Graph, steps_done: int, height: int | None = None) 
         hover_t.append(node_definition(n).replace("\\cdot", "·").replace("\\", ""))
     traces.append(dict(type="scatter", mode="markers", x=hover_x, y=hover_y, hovertext=hover_t, hoverinfo="text",
                        marker=dict(size=30, color="rgba(0,0,0,0)"), showlegend=False))
-    layout = dict(height=height or max(260, 90 * n_rows + 60), margin=dict(l=10, r=10, t=10, b=10),
+    layout = dict(height=height or max(220, 75 * n_rows + 40), margin=dict(l=10, r=10, t=10, b=10),
                   plot_bgcolor="white", shapes=shapes, annotations=annotations,
-                  xaxis=dict(visible=False, range=[min(xs) - 0.6, max(xs) + 0.6], fixedrange=True),
-                  yaxis=dict(visible=False, range=[min(ys) - 0.6, max(ys) + 0.6], fixedrange=True), dragmode=False)
-    return go.Figure(data=traces, layout=layout, skip_invalid=True)
+                  xaxis=dict(visible=False, range=[min(xs) - 1.1, max(xs) + 1.1], fixedrange=True),
+                  yaxis=dict(visible=False, range=[min(ys) - 0.5, max(ys) + 0.5], fixedrange=True), dragmode=False)
+    return _figure(traces, layout)

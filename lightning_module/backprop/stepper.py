@@ -2,7 +2,7 @@
 
 A training step goes through three phases:
 
-    ready ──forward──▶ forward (layer 1, 2, …, L) ──backward──▶ backward (layer L, …, 1) ──apply──▶ ready
+    ready ─forward─▶ forward (layers 1, 2, …, L) ─backward─▶ backward (layers L, …, 1) ─apply─▶ ready
 
 ``phase`` and ``layer`` say where it is (the layer just computed), so the page can highlight it.
 ``current`` is the pass being computed, or after an update the pass that was just applied, so its
@@ -106,6 +106,17 @@ class Stepper:
         if changed_batch:
             self._cursor = len(self._order)  # start a fresh shuffled epoch with the new batch size
 
+    def replace_weights(self, other: Network) -> None:
+        """Start again from another network's weights (a loaded JSON file): it becomes what Reset returns
+        to. Its layer sizes must match; raises ValueError saying what differs."""
+        if other.sizes != self.net.sizes:
+            raise ValueError(f"The file's network is {'-'.join(map(str, other.sizes))}; this page's is "
+                             f"{'-'.join(map(str, self.net.sizes))}. Set the same hidden layers first.")
+        self._initial = self.net.copy()
+        self._initial.set_weights([other.W[l] for l in range(1, other.L + 1)],
+                                  [other.b[l] for l in range(1, other.L + 1)])
+        self.reset()
+
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Back to the initial weights, step 0, with the history cleared."""
@@ -117,7 +128,7 @@ class Stepper:
         self.current: Pass | None = None
         self.batch_indices: Array | None = None
         self.step = 0
-        self.epoch = 0
+        self.resets = getattr(self, "resets", -1) + 1  # with step, names the current weights (figure caching)
         self.examples_seen = 0
         self.diverged_at: int | None = None
         self._pending_decay: float | None = None
@@ -130,6 +141,11 @@ class Stepper:
     @property
     def L(self) -> int:  # noqa: N802
         return self.net.L
+
+    @property
+    def epoch(self) -> float:
+        """Passes over the training set so far (fractional with mini-batches and SGD)."""
+        return self.examples_seen / self.x_train.shape[1]
 
     def can_forward(self) -> bool:
         return self.phase == "ready" or (self.phase == "forward" and self.layer < self.L)
@@ -160,15 +176,20 @@ class Stepper:
         return f"Backward pass: δ^{self.layer} computed. Next: δ^{self.layer - 1}."
 
     # ------------------------------------------------------------------ batches
+    @property
+    def batch_size_now(self) -> int:
+        """Examples in the current pass, or in the next one when none is under way."""
+        if self.current is not None:
+            return self.current.batch_size
+        m = self.x_train.shape[1]
+        return m if self.batch == "full" else 1 if self.batch == "sgd" else max(1, min(self.batch_size, m))
+
     def _next_batch(self) -> Array:
         m = self.x_train.shape[1]
         if self.batch == "full":
-            self.epoch += 1
             return np.arange(m)
         size = 1 if self.batch == "sgd" else max(1, min(self.batch_size, m))
         if self._cursor + size > len(self._order):
-            if len(self._order):
-                self.epoch += 1
             self._order = self._rng.permutation(m)
             self._cursor = 0
         idx = self._order[self._cursor:self._cursor + size]

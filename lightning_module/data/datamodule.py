@@ -16,10 +16,12 @@ from typing import Any, Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
 
 from lightning_module.data.categories import SCENARIO_NAMES, canonical_class_name, scenario_classes, scenario_mapping
+from lightning_module.data.device_data import DeviceBatches
 from lightning_module.data.imaging import ColorMode
 from lightning_module.data.ingest import IngestResult, default_cache_dir, ingest
 from lightning_module.data.sources import DataSourceError, IgnoredFile, PhotoRecord, discover_folder, read_manifest
@@ -101,6 +103,8 @@ class TreeRiskDataModule(pl.LightningDataModule):
             a folder, or ``null`` to disable.
         num_workers: data-loader processes (0 is fastest for in-memory data on a small CPU).
         predict_source: folder or file of photos for ``predict``.
+        on_device: keep the photos on the training device (GPU) and augment them there, batch-wide
+            (``device_data.DeviceBatches``); the default ``false`` uses the CPU loaders.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class TreeRiskDataModule(pl.LightningDataModule):
         cache_dir: str | None = "auto",
         num_workers: int = 0,
         predict_source: str | None = None,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         self._check_options(scenario, image_size, color_mode, batch_size, fold, n_folds, balance, synthetic_size)
@@ -140,6 +145,7 @@ class TreeRiskDataModule(pl.LightningDataModule):
         self.cache_dir = default_cache_dir() if cache_dir == "auto" else Path(cache_dir) if cache_dir else None
         self.num_workers = num_workers
         self.predict_source = predict_source
+        self.on_device = on_device
         self.data_report: DataReport | None = None
         self.train_set: PhotoDataset | None = None
         self.val_set: PhotoDataset | None = None
@@ -307,9 +313,11 @@ class TreeRiskDataModule(pl.LightningDataModule):
         self.predict_skipped = [{"path": str(s.path), "reason": s.reason} for s in result.skipped]
 
     # ----------------------------------------------------------------------------------- loaders
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         assert self.train_set is not None, "setup('fit') first"
         sampler = None
+        if self.on_device:
+            return self._device_batches(self.train_set, train=True)
         if self.balance == "sampler":
             counts = np.bincount(self.train_set.labels.numpy(), minlength=self.num_classes)
             weights = 1.0 / counts[self.train_set.labels.numpy()]
@@ -317,18 +325,54 @@ class TreeRiskDataModule(pl.LightningDataModule):
             sampler = WeightedRandomSampler(weights.tolist(), len(weights), replacement=True, generator=generator)
         return self._loader(self.train_set, shuffle=sampler is None, sampler=sampler, drop_last=False)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
         assert self.val_set is not None, "setup('fit') first"
-        return self._loader(self.val_set)
+        if self.on_device:
+            return self._device_batches(self.val_set, train=False)
+        return self._loader(self.val_set, sampler=self._unpadded_sampler(self.val_set))
 
     def test_dataloader(self) -> DataLoader:
         if self.test_set is None:
             raise DataSourceError("There is no test split (k-fold runs hold out a validation fold only)")
-        return self._loader(self.test_set)
+        return self._loader(self.test_set, sampler=self._unpadded_sampler(self.test_set))
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_set is not None, "setup('predict') first"
         return self._loader(self.predict_set)
+
+    def _distributed(self) -> tuple[int, int]:
+        """(rank, number of processes) of the trainer this module is attached to."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _unpadded_sampler(self, dataset: PhotoDataset) -> UnrepeatedDistributedSampler | None:
+        # Lightning's default DistributedSampler pads with repeats, which would count some photos twice in
+        # the validation metrics; this one gives each process its own share and repeats nothing.
+        rank, world_size = self._distributed()
+        if world_size <= 1:
+            return None
+        return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
+
+    def _device_batches(self, dataset: PhotoDataset, train: bool) -> DeviceBatches:
+        rank, world_size = self._distributed()
+        trainer = self.trainer
+        weights = None
+        if train and self.balance == "sampler":
+            counts = np.bincount(dataset.labels.numpy(), minlength=self.num_classes)
+            weights = torch.as_tensor(1.0 / counts[dataset.labels.numpy()], dtype=torch.float32)
+        return DeviceBatches(
+            dataset.images,
+            dataset.labels,
+            self.batch_size,
+            device=trainer.strategy.root_device if trainer is not None else "cpu",
+            train=train,
+            augment=train and self.augment,
+            weights=weights,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
+        )
 
     def _loader(self, dataset: Dataset, shuffle: bool = False, **kwargs: Any) -> DataLoader:
         return DataLoader(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 try:  # HEIC/HEIF from phones, when the optional package is present.
     from pillow_heif import register_heif_opener
@@ -29,9 +29,15 @@ PhotoSource = str | Path | bytes | BinaryIO
 
 # Anything above this is refused before decoding: a 48 MP phone photo is well under it; a decompression bomb is not.
 MAX_PIXELS = 100_000_000
+# Files larger than this are refused unread: the largest real photos (uncompressed 100 MP TIFF) are under it,
+# and reading a multi-gigabyte file whole into memory, once per decoding thread, could exhaust the machine.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 # A photo whose short side is smaller than this cannot show a tree's defects at any model size.
 MIN_SIDE = 32
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif")
+# The only decoders an untrusted file may reach. Pillow can also open EPS (by running Ghostscript, an external
+# program) and formats without a signature such as TGA, which make arbitrary junk look like a picture.
+PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF", "AVIF")
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated photo is an error, never silently grey
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -85,15 +91,13 @@ def open_photo(source: PhotoSource) -> Image.Image:
             raise PhotoError(f"file not found: {path}")
         if path.is_dir():
             raise PhotoError(f"is a folder, not a photo: {path}")
-        if path.stat().st_size == 0:
-            raise PhotoError("empty file (0 bytes)")
+        check_file_size(path.stat().st_size)
         stream: BinaryIO = path.open("rb")
         head = stream.read(512)
         stream.seek(0)
     else:
-        data = source if isinstance(source, bytes) else source.read()
-        if not data:
-            raise PhotoError("empty file (0 bytes)")
+        data = source if isinstance(source, bytes) else source.read(MAX_FILE_BYTES + 1)
+        check_file_size(len(data))
         head = data[:512]
         stream = io.BytesIO(data)
     if _looks_like_markup(head):
@@ -102,7 +106,7 @@ def open_photo(source: PhotoSource) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+            image = Image.open(stream, formats=_photo_formats())
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         stream.close()
         raise PhotoError(f"too many pixels: more than the {MAX_PIXELS // 1_000_000} megapixel safety limit") from None
@@ -112,6 +116,9 @@ def open_photo(source: PhotoSource) -> Image.Image:
     except OSError as error:
         stream.close()
         raise PhotoError(f"unreadable image file ({error})") from None
+    except Exception as error:  # a damaged header can make a plugin raise anything (ValueError, struct.error, ...)
+        stream.close()
+        raise PhotoError(f"unreadable image file ({type(error).__name__}: {error})") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         image.close()
@@ -120,6 +127,19 @@ def open_photo(source: PhotoSource) -> Image.Image:
         image.close()
         raise PhotoError(f"too small: {width}x{height} pixels; a photo needs at least {MIN_SIDE} pixels on its short side")
     return image
+
+
+def check_file_size(size: int) -> None:
+    """Raise :class:`PhotoError` for an empty file or one over :data:`MAX_FILE_BYTES`."""
+    if size == 0:
+        raise PhotoError("empty file (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise PhotoError(f"file too large ({size / 2**20:,.0f} MB; photos over {MAX_FILE_BYTES // 2**20} MB are not read)")
+
+
+def _photo_formats() -> tuple[str, ...]:
+    Image.init()  # registers every plugin, so HEIF counts when pillow-heif is installed
+    return tuple(name for name in PHOTO_FORMATS if name in Image.OPEN)
 
 
 def _looks_like_markup(head: bytes) -> bool:
@@ -141,13 +161,17 @@ def load_square(source: PhotoSource, size: int, color_mode: ColorMode = "graysca
         return _prepare(image, size, color_mode)
     except PhotoError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
+    except Exception as error:  # noqa: BLE001 - whatever a hostile file makes a decoder raise, it is a bad file
         raise PhotoError(_decode_failure(error)) from None
     finally:
         image.close()
 
 
 def _decode_failure(error: Exception) -> str:
+    if isinstance(error, MemoryError):
+        return "too large to decode in the memory available"
+    if isinstance(error, Image.DecompressionBombError):
+        return f"too many pixels: more than the {MAX_PIXELS // 1_000_000} megapixel safety limit"
     message = str(error)
     if "truncated" in message or isinstance(error, EOFError):
         return "truncated or incomplete image data (the file was cut short)"
@@ -159,9 +183,7 @@ def _prepare(image: Image.Image, size: int, color_mode: ColorMode) -> PreparedPh
     if getattr(image, "is_animated", False):
         notes.append(f"animated image with {image.n_frames} frames: the first frame was used")
         image.seek(0)
-    orientation = _exif_orientation(image)
     stored_w, stored_h = image.size
-    upright_size = (stored_h, stored_w) if orientation in (5, 6, 7, 8) else (stored_w, stored_h)
 
     if image.format == "JPEG":
         # Keep at least 2x the target on the short side so the bicubic resize still does the final filtering.
@@ -170,8 +192,11 @@ def _prepare(image: Image.Image, size: int, color_mode: ColorMode) -> PreparedPh
         wanted = "L" if color_mode == "grayscale" and image.mode in ("L", "RGB") else image.mode
         image.draft(wanted if wanted in ("L", "RGB") else None, (stored_w // scale_to, stored_h // scale_to))
     image.load()
-    image = _to_8bit(image, notes)
-    square = image.crop(centre_square_box(*image.size))
+    # Read EXIF only after the pixels: for PNG, getexif() itself decodes the image, and a decode error swallowed
+    # there would leave a half-decoded image that a second load() accepts silently.
+    orientation = _exif_orientation(image)
+    upright_size = (stored_h, stored_w) if orientation in (5, 6, 7, 8) else (stored_w, stored_h)
+    square = _to_8bit(image, notes, centre_square_box(*image.size))
     square = square.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=None)
     if orientation != 1:  # the centre square commutes with rotation, so orient the small image: cheaper
         square = square.transpose(_ORIENTATION_TRANSPOSE[orientation])
@@ -187,31 +212,77 @@ def _exif_orientation(image: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _to_8bit(image: Image.Image, notes: list[str]) -> Image.Image:
-    """Bring any Pillow mode to 8-bit L or RGB, compositing transparency onto white."""
+# Modes other than 8-bit L/RGB are converted this many pixels at a time, so a 100-megapixel 16-bit or RGBA photo
+# never needs a full-size float64 or RGBA working copy (that once cost 2.3 GB for a 200 kB PNG).
+_STRIP_PIXELS = 1 << 20
+_HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _to_8bit(image: Image.Image, notes: list[str], box: tuple[int, int, int, int] | None = None) -> Image.Image:
+    """Bring any Pillow mode to 8-bit L or RGB, compositing transparency onto white.
+
+    Only ``box`` (left, top, right, bottom) is converted when given; every conversion is per pixel (the
+    high-depth scaling uses whole-image statistics), so cropping first gives exactly what cropping after would.
+    """
+    full = (0, 0, *image.size)
+    box = box or full
+    if image.mode in ("L", "RGB"):
+        return image if box == full else image.crop(box)
+    convert = _strip_converter(image, notes)
+    left, top, right, bottom = box
+    rows = max(1, _STRIP_PIXELS // max(1, right - left))
+    result: Image.Image | None = None
+    for y in range(top, bottom, rows):
+        strip = convert(image.crop((left, y, right, min(bottom, y + rows))))
+        if result is None:
+            result = Image.new(strip.mode, (right - left, bottom - top))
+        result.paste(strip, (0, y - top))
+    assert result is not None  # open_photo refuses images without pixels
+    return result
+
+
+def _strip_converter(image: Image.Image, notes: list[str]):
+    """A function turning a strip of ``image`` into 8-bit L or RGB (statistics it needs are taken from all of it)."""
     mode = image.mode
-    if mode in ("L", "RGB"):
-        return image
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        if mode == "F":
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            values = (values - low) / ((high - low) or 1.0) * 255.0
-        else:
-            values = values / top * 255.0
-        return Image.fromarray(np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8), "L")
-    if mode == "P" or mode == "PA":
-        image = image.convert("RGBA")
+    if mode in _HIGH_DEPTH:
+        low, high = _value_range(image)
+        # F spans its own range; integers are 16-bit unless every value fits in 8 bits.
+        offset, top = (low, (high - low) or 1.0) if mode == "F" else (0.0, 65535.0 if mode.startswith("I;16") or high > 255 else 255.0)
+
+        def scaled(strip: Image.Image) -> Image.Image:
+            values = (np.asarray(strip, dtype=np.float64) - offset) / top * 255.0
+            return Image.fromarray(np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8), "L")
+
+        return scaled
+    if mode in ("P", "PA") and (mode == "PA" or image.has_transparency_data):
         mode = "RGBA"
+    elif mode == "P":
+        return lambda strip: strip.convert("RGB")
     if mode in ("RGBA", "LA", "RGBa", "La"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        background.alpha_composite(image.convert("RGBA"))
         notes.append("transparent areas were filled with white")
-        return background.convert("RGB")
+
+        def on_white(strip: Image.Image) -> Image.Image:
+            background = Image.new("RGBA", strip.size, (255, 255, 255, 255))
+            background.alpha_composite(strip.convert("RGBA"))
+            return background.convert("RGB")
+
+        return on_white
     if mode == "1":
-        return image.convert("L")
-    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+        return lambda strip: strip.convert("L")
+    return lambda strip: strip.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def _value_range(image: Image.Image) -> tuple[float, float]:
+    """(min, max) of a high-depth image, ignoring NaN, read a strip at a time."""
+    width, height = image.size
+    rows = max(1, _STRIP_PIXELS // max(1, width))
+    low, high = np.inf, -np.inf
+    for y in range(0, height, rows):
+        values = np.asarray(image.crop((0, y, width, min(height, y + rows))), dtype=np.float64)
+        if np.isnan(values).all():
+            continue
+        low, high = min(low, float(np.nanmin(values))), max(high, float(np.nanmax(values)))
+    return (0.0, 0.0) if low > high else (low, high)
 
 
 def load_upright(source: PhotoSource, max_side: int = 1600) -> Image.Image:
@@ -223,13 +294,18 @@ def load_upright(source: PhotoSource, max_side: int = 1600) -> Image.Image:
         if image.format == "JPEG":
             image.draft("RGB", (max_side, max_side))
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        upright = _to_8bit(upright, [])
-        upright.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
-        return upright.convert("RGB")
+        orientation = _exif_orientation(image)  # after load(): see _prepare
+        shown = _to_8bit(image, [])
+        scale = max_side / max(shown.size)
+        if scale < 1:  # a new, smaller image (thumbnail() would need a full-size copy to work on in place)
+            size = (max(1, round(shown.width * scale)), max(1, round(shown.height * scale)))
+            shown = shown.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        if orientation != 1:  # orient the small copy: rotating a 100-megapixel original costs another copy of it
+            shown = shown.transpose(_ORIENTATION_TRANSPOSE[orientation])
+        return shown.convert("RGB")
     except PhotoError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except Exception as error:  # noqa: BLE001 - as in load_square
         raise PhotoError(_decode_failure(error)) from None
     finally:
         image.close()

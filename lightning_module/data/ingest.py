@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_module.data.imaging import ColorMode, PhotoError, load_square
+from lightning_module.data.imaging import ColorMode, PhotoError, check_file_size, load_square
 from lightning_module.data.sources import PhotoRecord
 
 # Bump when preprocessing changes, so old cache entries are not reused.
@@ -94,7 +94,10 @@ def ingest(
 
     def decode(record: PhotoRecord) -> tuple[np.ndarray | None, str | None, bool]:
         try:
+            check_file_size(record.path.stat().st_size)  # before reading: the whole file is read into memory
             content = record.path.read_bytes()
+        except PhotoError as error:
+            return None, str(error), False
         except OSError as error:
             return None, f"cannot read file ({error.strerror or error})", False
         key = cache.key(content, size, color_mode)

@@ -74,7 +74,7 @@ def explain(predictor: Predictor, photo: PreparedPhoto, target: int | None = Non
         # keeping the logits here means the same forward pass also gives the probabilities.
         logits = predictor.network(batch)
         captured["logits"] = logits.detach()
-        index = logits.argmax(dim=1, keepdim=True) if target is None else torch.full((len(logits), 1), target)
+        index = logits.argmax(dim=1, keepdim=True) if target is None else torch.full((len(logits), 1), target, dtype=torch.long)
         return logits.gather(1, index)
 
     predictor.network.eval()
@@ -148,7 +148,7 @@ def outline_crop(photo: PreparedPhoto, shown: Image.Image) -> Image.Image:
     box = scaled_crop_box(photo, shown)
     dimmed = Image.blend(picture, Image.new("RGB", picture.size, (255, 255, 255)), 0.55)
     dimmed.paste(picture.crop(box), box[:2])
-    line = max(2, round(min(picture.size) / 150))
+    line = max(3, round(min(picture.size) / 100))
     ImageDraw.Draw(dimmed).rectangle(box, outline=(22, 101, 52), width=line)
     return dimmed
 

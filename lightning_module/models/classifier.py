@@ -7,6 +7,7 @@ So a checkpoint alone rebuilds the predictor.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ from torchmetrics.classification import (
 
 from lightning_module.evaluation.baseline import COLLAPSE_SHARE, collapse_check, majority_baseline
 from lightning_module.models.networks import build_network, head_module
+
+
+# Every value logged at epoch end comes from a torchmetrics object, which already syncs its state across
+# processes before computing; Lightning's advice to add sync_dist=True would only average equal numbers.
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
 
 
 def _epoch_metrics(num_classes: int) -> MetricCollection:
@@ -163,6 +169,12 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, labels, weight=self.loss_weights)
 
+    def _update_epoch_loss(self, metric: MeanMetric, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        # Per photo, weighted by its class weight: the epoch value is then the weighted loss of the whole set,
+        # whatever the batches (and however the photos are shared among DDP processes).
+        per_photo = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+        metric.update(per_photo, weight=self.loss_weights[labels])
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels, _ = batch
         logits = self.network(images)
@@ -174,7 +186,7 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels, indices = batch
         logits = self.network(images)
-        self.val_loss.update(self._loss(logits, labels), weight=len(labels))
+        self._update_epoch_loss(self.val_loss, logits, labels)
         probabilities = torch.softmax(logits.float(), dim=1)
         confidence, predicted = probabilities.max(1)
         self.val_metrics.update(predicted, labels)
@@ -185,7 +197,7 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels, _ = batch
         logits = self.network(images)
-        self.test_loss.update(self._loss(logits, labels), weight=len(labels))
+        self._update_epoch_loss(self.test_loss, logits, labels)
         predicted = logits.argmax(1)
         self.test_metrics.update(predicted, labels)
         self.test_per_class.update(predicted, labels)

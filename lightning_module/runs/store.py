@@ -420,7 +420,7 @@ def training_progress(run: RunInfo) -> Progress:
     fraction = min(1.0, (done + within) / total)
     if not run.active:
         return Progress(min(1.0, done / total), f"{run.status.capitalize()} after {done} of {total} epochs")
-    if done == 0 and match is None:
+    if run.status == "starting" or (done == 0 and match is None):
         return Progress(0.0, f"Preparing data and model… (0 of {total} epochs)")
     text = f"Epoch {min(current + 1, total)} of {total}"
     if within:

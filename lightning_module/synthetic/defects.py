@@ -51,7 +51,7 @@ def draw_cavity(canvas: Canvas, tree, severity: float, rng: random.Random) -> No
     t = rng.uniform(0.08, 0.45)
     cx, cy = tree.trunk_point(t, rng.uniform(-0.15, 0.15))
     w = tree.trunk_width(t)
-    rx = w * (0.2 + 0.28 * severity)
+    rx = w * (0.14 + 0.37 * severity)
     ry = rx * rng.uniform(1.4, 2.2)
     with canvas.recording("cavity"):
         canvas.ellipse(cx, cy, rx * 1.25, ry * 1.15, fill=tree.light(tree.bark_light))
@@ -62,7 +62,7 @@ def draw_cavity(canvas: Canvas, tree, severity: float, rng: random.Random) -> No
 def draw_trunk_crack(canvas: Canvas, tree, severity: float, rng: random.Random) -> None:
     """A jagged dark split along the trunk with a pale exposed-wood edge."""
     t0 = rng.uniform(0.05, 0.3)
-    t1 = min(0.92, t0 + 0.2 + 0.55 * severity)
+    t1 = min(0.92, t0 + 0.12 + 0.65 * severity)
     lateral = rng.uniform(-0.2, 0.2)
     steps = 9
     left: list[Point] = []
@@ -72,7 +72,7 @@ def draw_trunk_crack(canvas: Canvas, tree, severity: float, rng: random.Random) 
         t = t0 + (t1 - t0) * i / steps
         w = tree.trunk_width(t)
         taper = math.sin(math.pi * i / steps) ** 0.6
-        half = (0.03 + 0.11 * severity) * w * taper + 0.4
+        half = (0.06 + 0.2 * severity) * w * taper + 0.5
         off = lateral + rng.uniform(-0.06, 0.06)
         x, y = tree.trunk_point(t, off)
         nx, ny = tree.normal
@@ -86,7 +86,7 @@ def draw_trunk_crack(canvas: Canvas, tree, severity: float, rng: random.Random) 
 
 def draw_fungal_conks(canvas: Canvas, tree, severity: float, rng: random.Random) -> None:
     """Bracket fungi: pale shelves on the lower trunk, more and bigger when severe."""
-    count = 1 + round(severity * 3.4)
+    count = 1 + round(severity * 4.0)
     base = _jitter((196, 168, 118), rng, 18)
     with canvas.recording("fungal_conks"):
         for _ in range(count):
@@ -94,7 +94,7 @@ def draw_fungal_conks(canvas: Canvas, tree, severity: float, rng: random.Random)
             w = tree.trunk_width(t)
             side = rng.choice((-0.5, 0.5, rng.uniform(-0.3, 0.3)))
             x, y = tree.trunk_point(t, side)
-            rx = w * (0.22 + 0.3 * severity) * rng.uniform(0.8, 1.2)
+            rx = w * (0.18 + 0.42 * severity) * rng.uniform(0.8, 1.2)
             ry = rx * rng.uniform(0.4, 0.55)
             canvas.chord(x, y, rx, ry, 180, 360, fill=tree.light(base))
             canvas.ellipse(x, y, rx, ry * 0.22, fill=tree.light((235, 225, 200)))
@@ -106,8 +106,8 @@ def draw_root_plate_heave(canvas: Canvas, tree, severity: float, rng: random.Ran
     bx, by = tree.base
     w0 = tree.trunk_width(0.0)
     side = tree.heave_side
-    length = w0 * (1.2 + 2.6 * severity)
-    height = w0 * (0.2 + 0.45 * severity)
+    length = w0 * (0.7 + 3.0 * severity)
+    height = w0 * (0.25 + 0.6 * severity)
     x0 = bx + side * w0 * 0.45
     mound = [
         (x0 - side * w0 * 0.3, by + 2),
@@ -132,14 +132,14 @@ def draw_root_plate_heave(canvas: Canvas, tree, severity: float, rng: random.Ran
 
 def draw_dead_limbs(canvas: Canvas, tree, severity: float, rng: random.Random) -> None:
     """Bare grey limbs that start inside the crown and stick out past the leaves, with broken side stubs."""
-    count = 1 + round(severity * 2.6)
+    count = 1 + int(severity * 3.2)
     with canvas.recording("dead_limbs"):
         for i in range(count):
-            sx, sy, stem_angle = tree.stem_anchor(rng.uniform(0.15, 0.65))
+            sx, sy, stem_angle = tree.stem_anchor(rng.uniform(0.3, 0.8))
             side = 1 if (i % 2 == 0) == (rng.random() < 0.5) else -1
-            angle = stem_angle + side * rng.uniform(0.9, 1.45)
-            length = tree.crown_rx * (0.9 + 0.55 * severity) * rng.uniform(0.85, 1.1)
-            width = tree.trunk_width(1.0) * (0.25 + 0.15 * severity)
+            angle = stem_angle + side * rng.uniform(0.45, 1.1)  # up and out, through the top of the crown
+            length = tree.crown_rx * (0.65 + 0.85 * severity) * rng.uniform(0.85, 1.1)
+            width = tree.trunk_width(1.0) * (0.22 + 0.38 * severity)
             ex, ey = sx + length * math.sin(angle), sy - length * math.cos(angle)
             mx = (sx + ex) / 2 + rng.uniform(-4, 4)
             my = (sy + ey) / 2 + rng.uniform(-4, 4)
@@ -156,15 +156,16 @@ def draw_dead_limbs(canvas: Canvas, tree, severity: float, rng: random.Random) -
 def draw_hanging_branch(canvas: Canvas, tree, severity: float, rng: random.Random) -> None:
     """A broken limb hanging from the lower crown, withered leaves near its end, pale splintered stub on top."""
     ax, ay = tree.hanger_anchor(rng)
-    length = tree.height * (0.2 + 0.25 * severity)
+    # Long when severe, but never reaching the ground: a hanger is caught in the crown.
+    length = max(tree.height * 0.08, min(tree.height * (0.1 + 0.35 * severity), tree.base[1] - 25 - ay))
     swing = rng.uniform(-0.25, 0.25)
     ex, ey = ax + length * math.sin(swing), ay + length * math.cos(swing)
     mid = (ax + (ex - ax) * 0.45 + rng.uniform(-6, 6), ay + (ey - ay) * 0.45)
-    width = tree.trunk_width(1.0) * (0.35 + 0.25 * severity)
+    width = tree.trunk_width(1.0) * (0.4 + 0.35 * severity)
     leaf = (150, 112, 60) if tree.leaf_on else (96, 80, 64)
     with canvas.recording("hanging_branch"):
-        canvas.polygon([(ax - width, ay - 2), (ax + width, ay - 2), (ax, ay + width * 2)],
-                       fill=tree.light((214, 196, 160)))
+        canvas.polygon([(ax - width * 1.3, ay - 3), (ax + width * 1.3, ay - 3), (ax + width * 0.4, ay + width * 3),
+                        (ax - width * 0.4, ay + width * 2.5)], fill=tree.light((214, 196, 160)))
         canvas.line([(ax, ay), mid, (ex, ey)], fill=tree.light((66, 52, 40)), width=width, joint=True)
         for _ in range(6 + round(8 * severity)):
             f = rng.uniform(0.3, 1.0)

@@ -72,9 +72,19 @@ _DEFECT_COUNTS: dict[str, tuple[tuple[int, float], ...]] = {
     "Imminent": ((3, 0.40), (4, 0.40), (5, 0.20)),
 }
 # Share of Improbable trees with no defect at all.
-_SOUND_SHARE = 0.35
-# Keep sampled scores this far inside a class interval so rounding severities never changes the class.
-_MARGIN = 0.02
+_SOUND_SHARE = 0.45
+# Scores are drawn from these ranges: inside each class's interval and away from its edges, so that a tree's
+# class is clear from its defects (set label_noise to add ambiguity). The upper end of Probable depends on
+# whether Imminent exists.
+_TARGETS: dict[str, tuple[float, float]] = {
+    "Improbable": (0.06, 0.18),
+    "Possible": (0.36, 0.50),
+    "Probable": (0.62, 0.95),
+    "Imminent": (0.86, 0.98),
+}
+_PROBABLE_WITH_IMMINENT = (0.62, 0.76)
+# No defect of an Improbable tree is worse than this (its score then falls lower in the class, never out of it).
+_IMPROBABLE_MAX = 0.3
 
 
 def class_names(include_imminent: bool = False) -> list[str]:
@@ -164,25 +174,28 @@ def _solve_scale(direction: dict[str, float], target: float) -> dict[str, float]
 def sample_severities(label: str, rng: random.Random, include_imminent: bool = False) -> dict[str, float]:
     """Severities for every defect (0 = absent) whose :func:`risk_score` classifies as ``label``.
 
-    The tree's first-picked defect leads (largest severity); the others are weaker. Severities are rounded to
-    3 decimals and those below :data:`PRESENT_MIN` are dropped, keeping the score inside the class interval.
+    The score is drawn from a range well inside the class's interval (``_TARGETS``); the tree's first-picked
+    defect leads (largest severity), the others are weaker. Severities are rounded to 3 decimals and those below
+    :data:`PRESENT_MIN` are dropped; the margins keep the score inside the class interval.
     """
-    low, high = class_interval(label, include_imminent)
+    class_interval(label, include_imminent)  # validates the label
     severities = dict.fromkeys(DEFECTS, 0.0)
     if label == "Improbable" and rng.random() < _SOUND_SHARE:
         return severities
-    low = max(low + _MARGIN, 0.06)
-    high = min(high - _MARGIN, 0.95)
+    low, high = _TARGETS[label]
+    if label == "Probable" and include_imminent:
+        low, high = _PROBABLE_WITH_IMMINENT
     target = rng.uniform(low, high)
     chosen = _pick_defects(_pick_count(label, rng), rng)
     # A lifting root plate tilts the tree: most heaving trees lean too.
     if "root_plate_heave" in chosen and "lean" not in chosen and rng.random() < 0.7:
         chosen.append("lean")
-    direction = {d: (1.0 if i == 0 else rng.uniform(0.35, 0.9)) for i, d in enumerate(chosen)}
+    # The first-picked defect leads; the others are weaker, so a risky tree shows at least one severe defect.
+    direction = {d: (1.0 if i == 0 else rng.uniform(0.3, 0.75)) for i, d in enumerate(chosen)}
     while True:
         if risk_score(dict.fromkeys(direction, 1.0)) < target:
             extra = _pick_defects(1, rng, exclude=list(direction))
-            direction[extra[0]] = rng.uniform(0.35, 0.9)
+            direction[extra[0]] = rng.uniform(0.3, 0.75)
             continue
         solved = _solve_scale(direction, target)
         weak = [d for d, s in solved.items() if s < PRESENT_MIN + 0.01]
@@ -190,6 +203,8 @@ def sample_severities(label: str, rng: random.Random, include_imminent: bool = F
             del direction[min(weak, key=lambda d: solved[d])]
             continue
         break
+    if label == "Improbable":  # a sound-looking tree: its one or two defects stay slight whatever their weight
+        solved = {d: min(s, _IMPROBABLE_MAX) for d, s in solved.items()}
     for d, s in solved.items():
         severities[d] = round(s, 3)
     final = classify(risk_score(severities), include_imminent)

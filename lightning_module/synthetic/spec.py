@@ -46,6 +46,7 @@ class TreeSpec:
     taken: datetime
     make: str
     model: str
+    extent: tuple[float, float, float, float]  # the tree's (x0, y0, x1, y1) in design coordinates, for framing
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _foliage(rng: random.Random, conifer: bool) -> tuple[RGB, RGB, RGB, RGB]:
 def _tree_params(rng: random.Random, season: str, view: str, base: tuple[float, float], scale: float = 1.0) -> TreeParams:
     conifer = rng.random() < 0.25
     drone = view == "drone"
-    height = rng.uniform(250, 380) * (0.85 if drone else 1.0) * scale
+    height = rng.uniform(290, 410) * (0.85 if drone else 1.0) * scale
     trunk_frac = rng.uniform(0.18, 0.3) if conifer else rng.uniform(0.32, 0.44)
     if drone:
         trunk_frac *= 0.6  # seen from above, the trunk is foreshortened
@@ -92,7 +93,7 @@ def _tree_params(rng: random.Random, season: str, view: str, base: tuple[float, 
         base=base,
         height=height,
         trunk_frac=trunk_frac,
-        width_frac=rng.uniform(0.07, 0.1),
+        width_frac=rng.uniform(0.075, 0.105),
         crown_frac=rng.uniform(0.16, 0.22) if conifer else rng.uniform(0.24, 0.33),
         lean_dir=lean_dir,
         natural_tilt=rng.uniform(-2.0, 2.0),
@@ -139,7 +140,8 @@ def sample_tree(seed: int, index: int, label: str, domain: Domain, include_immin
     lat = round(TOWN_LAT + rng.gauss(0, 0.012), 6)
     lon = round(TOWN_LON + rng.gauss(0, 0.016), 6)
     make, camera_model = DRONE if view == "drone" else rng.choice(PHONES)
-    return TreeSpec(seed, index, label, severities, params, scene, lighting, lat, lon, taken, make, camera_model)
+    return TreeSpec(seed, index, label, severities, params, scene, lighting, lat, lon, taken, make, camera_model,
+                    model.extent())
 
 
 def _scene(rng: random.Random, model, contact: bool, season: str, sky: str, view: str) -> SceneParams:
@@ -218,9 +220,7 @@ def sample_photo(seed: int, tree: TreeSpec, photo_index: int) -> PhotoSpec:
     if drone:
         tilt *= 1.8
     # Keep the whole tree in the frame and its middle near the centre square the models crop.
-    model = build_tree(tree.tree, tree.lighting, rng_for(seed, tree.index, "crown"), tree.severities["lean"],
-                       tree.severities["codominant_stems"], tree.severities["crown_dieback"])
-    x0, y0, x1, y1 = model.extent()
+    x0, y0, x1, y1 = tree.extent
     zoom = min(zoom, 462 / max(1.0, y1 - y0), 600 / max(1.0, x1 - x0))
     sx = _clamp(sx, 8 - 320 - zoom * (x0 - 320), 632 - 320 - zoom * (x1 - 320))
     sx = _clamp(sx, 260 - 320 - zoom * ((x0 + x1) / 2 - 320), 380 - 320 - zoom * ((x0 + x1) / 2 - 320))

@@ -41,6 +41,20 @@ class TreeParams:
     heave_side: int  # side of root-plate heave (away from the lean)
 
 
+def _leaf_patterns(count: int = 97) -> list[tuple[tuple, tuple]]:
+    """Fixed leaf-mass layouts, one picked per cluster: far cheaper than drawing 24 random numbers each time."""
+    rng = random.Random("treerisk-synthetic/leaf-patterns")
+    patterns = []
+    for _ in range(count):
+        blobs = tuple((rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.3), rng.uniform(0.35, 0.55)) for _ in range(3))
+        specks = tuple((rng.uniform(-0.85, 0.85), rng.uniform(-0.85, 0.85), rng.random() < 0.5) for _ in range(5))
+        patterns.append((blobs, specks))
+    return patterns
+
+
+_LEAF_PATTERNS = _leaf_patterns()
+
+
 @dataclass
 class _Branch:
     points: list[Point]
@@ -170,13 +184,20 @@ class TreeModel:
         return x, y, stem.angle
 
     def hanger_anchor(self, rng: random.Random) -> Point:
-        """A point in the lower crown where a broken branch can hang from."""
-        side = rng.choice((-1, 1))
-        stem = self.stems[0]
-        x, y = stem.at(rng.uniform(0.1, 0.3))
-        a = stem.angle + side * math.pi / 2
-        reach = self.crown_rx * rng.uniform(0.35, 0.6)
-        return x + reach * math.sin(a), y - reach * math.cos(a) + rng.uniform(0, 8)
+        """A point on a real branch (or conifer tier tip) in the lower crown, where a broken branch hangs from."""
+        if self.tiers:
+            lower = self.tiers[: max(1, len(self.tiers) // 3)]
+            tier = rng.choice(lower)
+            tip = tier.left if rng.random() < 0.5 else tier.right
+            f = rng.uniform(0.6, 0.85)
+            return tier.centre[0] + (tip[0] - tier.centre[0]) * f, tier.centre[1] + (tip[1] - tier.centre[1]) * f
+        bottom, top = self.trunk_length, max(self.axial_height(*b.points[-1]) for b in self.branches)
+        candidates = [b for b in self.branches if not b.dead and b.depth <= 2
+                      and self.axial_height(*b.points[-1]) < bottom + 0.55 * (top - bottom)]
+        branch = rng.choice(candidates or self.branches)
+        (x0, y0), (x1, y1) = branch.points[0], branch.points[-1]
+        f = rng.uniform(0.55, 0.9)
+        return x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
 
     @property
     def contact_x(self) -> float:
@@ -251,10 +272,10 @@ def _build_crown(model: TreeModel, rng: random.Random, width_scale: float) -> No
         for i in range(n_limbs):
             s = 0.1 + 0.78 * i / (n_limbs - 1) + rng.uniform(-0.04, 0.04)
             side = (1 if i % 2 == 0 else -1) if not outer or rng.random() < 0.35 else outer
-            rel = side * (1.3 - 0.75 * s + rng.uniform(-0.15, 0.15))
-            length = rx * (1.0 - 0.45 * s) * rng.uniform(0.8, 1.05)
+            rel = side * (1.2 - 0.8 * s + rng.uniform(-0.15, 0.15))
+            length = rx * (0.95 - 0.3 * s) * rng.uniform(0.8, 1.05)
             _grow(model, rng, stem.at(s), stem.angle + rel, length, stem.width * 0.5, 1, max_depth, rx)
-        _grow(model, rng, stem.at(1.0), stem.angle + rng.uniform(-0.2, 0.2), rx * 0.45, stem.width * 0.4, 1,
+        _grow(model, rng, stem.at(1.0), stem.angle + rng.uniform(-0.2, 0.2), rx * 0.6, stem.width * 0.4, 1,
               max_depth, rx)
 
 
@@ -264,11 +285,13 @@ def _grow(model: TreeModel, rng: random.Random, start: Point, angle: float, leng
     bow = rng.uniform(-0.12, 0.12) * length
     mid = ((start[0] + ex) / 2 + bow * math.cos(angle), (start[1] + ey) / 2 + bow * math.sin(angle))
     model.branches.append(_Branch([start, mid, (ex, ey)], width, depth))
-    if model.params.leaf_on and depth >= 1:
-        r = rx * rng.uniform(0.2, 0.27) * model.params.density * (0.8 if depth == 1 else 1.0)
-        blobs = tuple((rng.uniform(-0.45, 0.45), rng.uniform(-0.5, 0.3), rng.uniform(0.35, 0.55)) for _ in range(3))
-        specks = tuple((rng.uniform(-0.85, 0.85), rng.uniform(-0.85, 0.85), rng.random() < 0.5) for _ in range(5))
-        model.clusters.append(_Cluster(ex, ey, r, blobs, specks))
+    if model.params.leaf_on:
+        # Leaves at the branch's end and, on inner branches, along it: a full crown, not a ring of balls.
+        spots = [(ex, ey, 1.0)] if depth >= max_depth else [(ex, ey, 0.9), (mid[0], mid[1], 0.8)]
+        for x, y, size in spots:
+            r = rx * rng.uniform(0.2, 0.27) * model.params.density * size
+            blobs, specks = _LEAF_PATTERNS[rng.randrange(len(_LEAF_PATTERNS))]
+            model.clusters.append(_Cluster(x, y, r, blobs, specks))
     if depth >= max_depth:
         return
     for side in (-1, 1):
@@ -307,13 +330,13 @@ def _build_tiers(model: TreeModel, rng: random.Random, width_scale: float) -> No
 
 
 def _apply_dieback(model: TreeModel, severity: float) -> None:
-    """Strip the top ``0.22 + 0.4 * severity`` of the crown: no leaves there, branches dead grey."""
+    """Strip the top ``0.1 + 0.55 * severity`` of the crown: no leaves there, branches dead grey."""
     heights = [model.axial_height(c.x, c.y) + c.r for c in model.clusters]
     heights += [model.axial_height(*t.apex) for t in model.tiers]
     heights += [model.axial_height(*b.points[-1]) for b in model.branches]
     top = max(heights)
     bottom = model.trunk_length
-    cut = top - (0.22 + 0.4 * severity) * (top - bottom)
+    cut = top - (0.1 + 0.55 * severity) * (top - bottom)
     model.clusters = [c for c in model.clusters if model.axial_height(c.x, c.y) + c.r * 0.3 < cut]
     for b in model.branches:
         if model.axial_height(*b.points[-1]) > cut:

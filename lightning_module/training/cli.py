@@ -64,7 +64,18 @@ class TreeRiskCLI(LightningCLI):
                     filename="best",
                     monitor=HEADLINE,
                     mode="max",
-                    save_last=True,
+                    auto_insert_metric_name=False,
+                    enable_version_counter=False,
+                )
+            )
+            # last.ckpt from its own callback, rewritten after every epoch. (With save_last=True on the callback
+            # above, Lightning 2.x rewrites last.ckpt only in epochs that improve the best, so a resumed run
+            # would repeat epochs and "last" would not be the final model.)
+            callbacks.append(
+                ModelCheckpoint(
+                    filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
+                    monitor=None,
+                    save_top_k=1,
                     auto_insert_metric_name=False,
                     enable_version_counter=False,
                 )

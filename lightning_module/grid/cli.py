@@ -1,0 +1,97 @@
+"""``python -m lightning_module grid --config configs/grid.yaml [--output DIR] [--dry-run]``.
+
+Exit status: 0 every fold finished; 1 some folds failed (the rest of the grid ran; run again to retry them);
+2 the grid file, the output folder or the data cannot be used; 3 another grid is running into that folder;
+130 stopped by the user (run the same command again to go on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lightning_module.grid.data_check import GridDataError
+from lightning_module.grid.estimate import duration_text
+from lightning_module.grid.results import REPORT_MD, TABLE_CSV
+from lightning_module.grid.runner import GridBusy, GridOutcome, estimate_grid, run_grid
+from lightning_module.grid.spec import GridSpec, GridSpecError, load_grid_spec
+from lightning_module.grid.tables import as_flag
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lightning_module grid",
+        description="Train every cell of an experiment grid with stratified group k-fold cross-validation and "
+        "tabulate mean ± sd, 95 %% confidence intervals and Welch's t-tests. Resumable: finished folds are kept.",
+    )
+    parser.add_argument("--config", required=True, help="grid file (YAML), e.g. configs/grid.yaml")
+    parser.add_argument("--output", help="folder for the grid's runs and tables (default: the file's 'output')")
+    parser.add_argument("--dry-run", action="store_true", help="list the cells and estimate the time; train nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        spec = load_grid_spec(args.config)
+        if args.output:
+            spec = spec.with_output(args.output)
+        if args.dry_run:
+            return dry_run(spec)
+        outcome = run_grid(spec)
+    except (GridSpecError, GridDataError) as error:
+        problems = error.problems if isinstance(error, GridDataError) else [str(error)]
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except GridBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    return report(outcome)
+
+
+def dry_run(spec: GridSpec) -> int:
+    """Print the cells, what is already done, the skipped combinations and a time estimate."""
+    estimate = estimate_grid(spec)
+    print(f"Grid '{spec.name}' from {spec.origin} -> {spec.output}")
+    print(f"{len(spec.cells)} cells × {spec.folds} folds, {spec.epochs} epochs each ({spec.isolation}):")
+    for cell in spec.cells:
+        finished = sum(1 for t in estimate.tasks if t.cell == cell and t.finished)
+        print(f"  {cell.id:<48} {finished}/{spec.folds} folds finished")
+    for skipped in spec.skipped_cells:
+        print(f"  skipped {skipped.cell.id}: {skipped.reason}")
+    if spec.source == "synthetic" and not estimate.data:
+        print(f"The synthetic dataset ({spec.synthetic_size} photos) is made on the first run; counting "
+              f"{spec.synthetic_size} photos per scenario for the estimate.")  # fmt: skip
+    for scenario in estimate.data.values():
+        counts = ", ".join(f"{name} {n}" for name, n in scenario.per_class.items())
+        print(f"  {scenario.scenario}: {scenario.photos} photos ({counts}) in {scenario.groups} groups")
+        for warning in scenario.warnings:
+            print(f"  warning: {warning}")
+    if not estimate.todo:
+        print("Every fold has finished: running it would only rewrite the tables.")
+        return 0
+    print(f"{len(estimate.todo)} folds to run; estimated time on this machine: about "
+          f"{duration_text(estimate.seconds)} (a rough guess from timed training steps)")  # fmt: skip
+    return 0
+
+
+def report(outcome: GridOutcome) -> int:
+    output = outcome.output
+    print(f"Ran {outcome.ran} folds in {duration_text(outcome.seconds)} ({outcome.skipped} had finished before).")
+    if outcome.tables is not None and len(outcome.tables.best):
+        print("Best cell per scenario (mean val balanced accuracy over folds):")
+        for _, row in outcome.tables.best.iterrows():
+            verdict = "  NO BETTER THAN BASELINE" if as_flag(row["no_better_than_baseline"]) else ""
+            print(f"  {row['scenario']:<9} {row['cell']:<48} {row['bal_acc_mean']:.3f} "
+                  f"(baseline {row['baseline_bal_acc']:.3f}){verdict}")  # fmt: skip
+    print(f"Tables: {output / TABLE_CSV}, {output / REPORT_MD}")
+    if outcome.status == "stopped":
+        print("Stopped. Run the same command again to go on; finished folds are kept.")
+        return 130
+    if outcome.failed:
+        print(f"{len(outcome.failed)} folds failed (run again to retry them):", file=sys.stderr)
+        for failure in outcome.failed:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,101 @@
+"""Starting and stopping a grid in the background (for the dashboard): ``python -m lightning_module grid ...``.
+
+The grid never runs inside the dashboard's process: it takes many minutes and must survive a closed browser.
+It gets its own session, its console goes to ``<output>/grid.log``, and everything else it writes is in its
+output folder, so the page only reads files. Stop sends SIGTERM: the fold in progress marks itself stopped
+and the grid ends; starting again resumes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning_module
+from lightning_module.grid.results import LOG_FILE, read_progress
+from lightning_module.grid.runner import LOCK_FILE, check_compatible
+from lightning_module.grid.spec import GridSpec, GridSpecError, load_grid_spec
+from lightning_module.runs.store import process_running
+from lightning_module.training.run_files import atomic_write_json, now_iso, read_json
+
+REPO_ROOT = Path(lightning_module.__file__).resolve().parent.parent
+LAUNCH_FILE = "launch.json"
+
+
+@dataclass(frozen=True)
+class StartedGrid:
+    output: Path
+    pid: int
+    command: list[str]
+
+
+def grid_configs(folder: Path | str = REPO_ROOT / "configs") -> list[Path]:
+    """The grid files in ``folder`` (``grid*.yaml``), default grid first."""
+    return sorted(Path(folder).glob("grid*.yaml"), key=lambda p: (p.name != "grid.yaml", p.name))
+
+
+def resolve_spec(config: Path | str, output: Path | str | None = None) -> GridSpec:
+    """The grid in ``config`` with its output made absolute (relative paths are relative to the repository)."""
+    spec = load_grid_spec(config)
+    target = Path(output or spec.output).expanduser()
+    return spec.with_output(target if target.is_absolute() else REPO_ROOT / target)
+
+
+def is_busy(output: Path | str) -> bool:
+    """Whether a grid process holds ``output`` (its lock), or one was just launched into it and is starting."""
+    output = Path(output)
+    lock = output / LOCK_FILE
+    if lock.is_file():
+        with lock.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            except BlockingIOError:
+                return True
+    launched = read_json(output / LAUNCH_FILE) or {}
+    return process_running(launched.get("pid"))
+
+
+def start_grid(config: Path | str, output: Path | str | None = None) -> StartedGrid:
+    """Check the grid and start it in the background.
+
+    Raises:
+        GridSpecError: the grid file is unusable, its output holds other settings, or a grid runs there already.
+    """
+    spec = resolve_spec(config, output)
+    target = Path(spec.output)
+    if is_busy(target):
+        raise GridSpecError(f"A grid is already running into {target}; stop it first or choose another output folder.")
+    check_compatible(spec, target)
+    target.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "lightning_module", "grid", "--config", str(Path(config).resolve()),
+               "--output", str(target)]  # fmt: skip
+    with (target / LOG_FILE).open("ab") as log:
+        log.write(f"\n===== {now_iso()} {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the dashboard; Stop reaches it alone
+        )  # fmt: skip
+    atomic_write_json(target / LAUNCH_FILE, {"pid": process.pid, "command": command, "started": now_iso()})
+    return StartedGrid(target, process.pid, command)
+
+
+def stop_grid(output: Path | str) -> bool:
+    """Ask the grid running into ``output`` to stop (SIGTERM). False when none is running."""
+    output = Path(output)
+    pids = [(read_json(output / "progress.json") or {}).get("pid"), (read_json(output / LAUNCH_FILE) or {}).get("pid")]
+    for pid in pids:
+        if process_running(pid):
+            os.kill(int(pid), signal.SIGTERM)
+            return True
+    return False
+
+
+def grid_running(output: Path | str) -> bool:
+    return read_progress(output).running or is_busy(output)

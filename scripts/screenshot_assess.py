@@ -1,0 +1,158 @@
+"""Real-browser screenshots of the Assess page: docs/assess_single.png and docs/assess_batch.png.
+
+    .venv/bin/python scripts/screenshot_assess.py [--out docs] [--runs-dir DIR]
+
+Starts the dashboard headless on a free port (dashboard/app.py when it exists, else a two-line wrapper that does
+what app.py does for this page: wide layout and st.navigation), opens it in Debian's chromium through Playwright,
+assesses an example tree, then screens a small batch with a bad file in it, and saves full-height screenshots.
+Uses the bundled model when present, else the newest finished run (``--runs-dir`` sets TREERISK_RUNS_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "dashboard" / "pages" / "assess.py"
+APP = ROOT / "dashboard" / "app.py"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+WIDTH = 1440
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def entry_point(folder: Path) -> tuple[Path, str]:
+    """The script to run and the URL path of the Assess page in it."""
+    if APP.is_file():
+        return APP, "assess"
+    wrapper = folder / "assess_app.py"
+    wrapper.write_text(
+        "import streamlit as st\n"
+        "st.set_page_config(page_title='TreeRisk', page_icon='🌳', layout='wide')\n"
+        f"st.navigation([st.Page({str(PAGE)!r}, title='Assess', url_path='assess')]).run()\n"
+    )
+    return wrapper, "assess"
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"streamlit exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit("streamlit did not come up in time")
+
+
+def batch_files() -> list[dict]:
+    """The example photos, a zip with two of them, and a text file named like a photo."""
+    examples = sorted((ROOT / "docs" / "examples").glob("*.jpg"))
+    files = [{"name": p.name, "mimeType": "image/jpeg", "buffer": p.read_bytes()} for p in examples]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for p in examples[:2]:
+            archive.writestr(f"street_survey/{p.stem}_again.jpg", p.read_bytes())
+    files.append({"name": "street_survey.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()})
+    files.append({"name": "notes_not_a_photo.jpg", "mimeType": "image/jpeg", "buffer": b"Shopping list: apples\n"})
+    return files
+
+
+def settle(page, extra_ms: int = 1500) -> None:
+    """Wait until Streamlit has finished running the script and drawing."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=180_000,
+    )
+    page.wait_for_timeout(extra_ms)
+
+
+def full_height_shot(page, path: Path) -> None:
+    # Streamlit scrolls inside its main container, not the document: grow the viewport to the content's height.
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        " return Math.max(m.scrollHeight, document.body.scrollHeight); }")
+    page.set_viewport_size({"width": WIDTH, "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": 1000})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs"))
+    parser.add_argument("--runs-dir", default=None)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.runs_dir:
+        env["TREERISK_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        script, url_path = entry_point(Path(folder))
+        command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+                   "--server.port", str(port), "--browser.gatherUsageStats", "false", "--theme.base", "light"]
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_healthy(port, server)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": WIDTH, "height": 1000}, device_scale_factor=1)
+                page.goto(f"http://127.0.0.1:{port}/{url_path}", wait_until="networkidle", timeout=180_000)
+                # The page's own title (the sidebar's link has the same words), then its example buttons.
+                page.get_by_role("heading", name="Assess a tree").first.wait_for(timeout=180_000)
+                example = page.get_by_role("button", name="Example 3")
+                example.wait_for(timeout=180_000)
+                settle(page)
+                example.click()
+                page.get_by_text("Where the model looked").first.wait_for(timeout=180_000)
+                page.get_by_text("Probability of each risk rating").first.wait_for(timeout=180_000)
+                settle(page, 2500)
+                full_height_shot(page, out / "assess_single.png")
+                print(f"wrote {out / 'assess_single.png'}")
+
+                page.get_by_role("tab", name="Many trees").click()
+                settle(page)
+                uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Photos of many trees")
+                uploader.locator('input[type="file"]').set_input_files(batch_files())
+                page.get_by_text("Photos rated").first.wait_for(timeout=180_000)
+                page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=180_000)
+                settle(page, 3000)
+                full_height_shot(page, out / "assess_batch.png")
+                print(f"wrote {out / 'assess_batch.png'}")
+                browser.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The Assess page, headless (AppTest): real uploaded files of every awkward kind, one at a time and all at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from assess_samples import exif_rotated_jpeg, gps_jpeg, jpeg, upload_samples, zip_bytes
+from lightning_module.models.networks import build_network
+
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "assess.py")
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "seed_cnn_synthetic.ckpt"
+CLASSES = ["Improbable", "Possible", "Probable"]
+MIME = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "zip": "application/zip"}
+
+
+def _write_run(root: Path, image_size: int = 64) -> Path:
+    """A finished run with a real (untrained) TreeRisk checkpoint, as `fit` leaves it."""
+    torch.manual_seed(0)
+    network = build_network("seed_cnn", len(CLASSES), "grayscale", image_size)
+    run = root / "demo" / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({
+        "state_dict": {f"network.{k}": v for k, v in network.state_dict().items()},
+        "hyper_parameters": {"class_names": CLASSES, "backbone": "seed_cnn", "image_size": image_size,
+                             "color_mode": "grayscale", "scenario": "Pr_Po_Im"},
+    }, run / "checkpoints" / "best.ckpt")
+    (run / "run.json").write_text(json.dumps({
+        "status": "finished", "backbone": "seed_cnn", "best": {"val/bal_acc": 0.5}, "timings": {"ended": "2026-11-24T04:00:00"},
+    }))
+    return run
+
+
+@pytest.fixture()
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "runs"
+    _write_run(root)
+    monkeypatch.setenv("TREERISK_RUNS_DIR", str(root))
+    return root
+
+
+def _open(timeout: float = 120) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    model = at.selectbox(key="assess_model")
+    run_index = next(i for i, option in enumerate(model.options) if option.startswith("Run demo/version_0"))
+    if model.index != run_index:
+        model.select_index(run_index)
+        at.run()
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.subheader]
+    return "\n".join(parts)
+
+
+def _upload(at: AppTest, key: str, files: list[tuple[str, bytes]]) -> None:
+    widget = at.file_uploader(key=key)
+    widget.set_value([(name, data, MIME.get(name.rsplit(".", 1)[-1], "application/octet-stream")) for name, data in files])
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_without_any_model_the_page_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if BUNDLED.exists():
+        pytest.skip("this copy has the bundled checkpoint, so there is always a model")
+    monkeypatch.setenv("TREERISK_RUNS_DIR", str(tmp_path / "nothing"))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "seed_cnn_synthetic.ckpt" in at.info[0].value and "not in this copy yet" in at.info[0].value
+    assert "No model to assess with" in at.warning[0].value
+    assert not at.file_uploader  # nothing to upload into
+
+
+def test_each_kind_of_upload_gets_the_right_answer_on_its_own(runs: Path) -> None:
+    at = _open()
+    for sample in upload_samples():
+        at.file_uploader(key="assess_upload").set_value((sample.name, sample.data, "application/octet-stream"))
+        at.run()
+        assert not at.exception, (sample.name, at.exception)
+        errors = " ".join(e.value for e in at.error)
+        if sample.ok:
+            assert not errors, (sample.name, errors)
+            assert any(s.value == sample.name for s in at.subheader), sample.name
+            assert sample.says in _texts(at), (sample.name, sample.says)
+            assert len(at.get("plotly_chart")) == 2  # class probabilities and rating probabilities
+            assert at.download_button(key="assess_report").label.startswith("Download the one-page report")
+        else:
+            assert sample.name in errors and sample.says in errors, (sample.name, errors)
+            assert not at.download_button
+
+
+def test_all_kinds_in_one_batch_every_file_gets_its_row(runs: Path) -> None:
+    at = _open()
+    samples = upload_samples()
+    files = [(s.name, s.data) for s in samples]
+    files.append(("trees.zip", zip_bytes({"a/oak.jpg": gps_jpeg(42.45, -76.5), "a/../../x.jpg": jpeg(), "b.txt": b"hi"})))
+    _upload(at, "assess_batch_upload", files)
+    frame = at.dataframe[0].value
+    names = [s.name for s in samples] + ["trees.zip › a/oak.jpg", "trees.zip › a/../../x.jpg", "trees.zip › b.txt"]
+    assert list(frame["File"]) == names
+    by_name = frame.set_index("File")
+    for sample in samples:
+        row = by_name.loc[sample.name]
+        if sample.ok:
+            assert row["Class"] in CLASSES and row["Rating"] in ("Low", "Moderate", "High", "Extreme"), sample.name
+        else:
+            assert sample.says in row["Problem"], (sample.name, row["Problem"])
+    assert by_name.loc["trees.zip › a/oak.jpg", "Class"] in CLASSES
+    assert "unsafe path" in by_name.loc["trees.zip › a/../../x.jpg", "Problem"]
+    assert "not a photo type" in by_name.loc["trees.zip › b.txt", "Problem"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Photos rated"] == "7" and metrics["Could not be read"] == "6"
+    assert "Where the photos were taken** (1 with GPS)" in _texts(at)
+    labels = [b.label for b in at.download_button]
+    assert "Download CSV" in labels and "Download GeoJSON" in labels
+
+
+def test_examples_camera_and_the_risk_choices(runs: Path) -> None:
+    at = _open()
+    at.button(key="assess_example_0").click()
+    at.run()
+    assert not at.exception
+    assert any(s.value.startswith("example_1") for s in at.subheader)
+
+    # Very low likelihood of impact: every likelihood of failure gives "Unlikely", so the rating is Low.
+    at.segmented_control(key="assess_impact").set_value("Very low")
+    at.run()
+    assert '<span class="tr-badge" style="background:#2e7d32">Low risk</span>' in _texts(at)
+    at.segmented_control(key="assess_impact").set_value("High")
+    at.segmented_control(key="assess_consequences").set_value("Severe")
+    at.run()
+    path_text = next(m.value for m in at.markdown if "tr-path" in m.value)
+    assert "impact <span class=\"tr-step\">High</span>" in path_text and "consequences <span class=\"tr-step\">Severe</span>" in path_text
+
+    at.toggle(key="assess_camera_on").set_value(True)
+    at.run()
+    at.camera_input(key="assess_camera").set_value(("shot.jpg", exif_rotated_jpeg(), "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert any(s.value == "camera photo" for s in at.subheader)
+    assert "120×160 px photo" in _texts(at)  # EXIF orientation applied
+
+
+def test_screen_the_example_photos_button(runs: Path) -> None:
+    at = _open()
+    at.button(key="assess_batch_try").click()
+    at.run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert len(frame) == 3 and frame["Class"].notna().all()

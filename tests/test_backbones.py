@@ -1,0 +1,112 @@
+"""Every backbone builds and classifies our images; ImageNet weights load exactly, or fail with a usable message;
+a checkpoint carries the input size, channels and normalisation its backbone needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from lightning_module.data.datamodule import TreeRiskDataModule
+from lightning_module.evaluation.predictor import load_predictor
+from lightning_module.models.classifier import LikelihoodOfFailureClassifier
+from lightning_module.models.networks import (
+    BACKBONES,
+    IMAGENET_MEAN,
+    LITE_MEAN,
+    LITE_STD,
+    PretrainedWeightsMissing,
+    build_network,
+    efficientnet_lite0_weights_path,
+    head_module,
+)
+
+CLASSES = ["Improbable", "Possible", "Probable"]
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_every_backbone_turns_a_grayscale_batch_into_class_logits(backbone: str) -> None:
+    size = max(BACKBONES[backbone].min_image_size, 32)
+    network = build_network(backbone, num_classes=3, color_mode="grayscale", image_size=size)
+    images = torch.randint(0, 256, (2, 1, size, size), dtype=torch.uint8)
+    for train in (True, False):  # googlenet and inception return named tuples in training mode
+        network.train(train)
+        logits = network(images)
+        assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+    expected_channels = 3 if BACKBONES[backbone].rgb_input else 1
+    assert network.mean.shape == (1, expected_channels, 1, 1)
+    assert head_module(network, backbone).out_features == 3
+
+
+def test_pretrained_backbones_see_grayscale_repeated_to_three_channels() -> None:
+    network = build_network("resnet18", num_classes=3, color_mode="grayscale", image_size=32)
+    gray = torch.randint(0, 256, (1, 1, 32, 32), dtype=torch.uint8)
+    normalised = network.normalise(gray)
+    assert normalised.shape == (1, 3, 32, 32)
+    expected = (gray.float() / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / network.std
+    assert torch.allclose(normalised, expected)
+
+
+def test_efficientnet_lite0_holds_exactly_the_shipped_imagenet_tensors() -> None:
+    shipped = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
+    network = build_network("efficientnet_lite0", num_classes=3, color_mode="rgb", image_size=224, pretrained=True)
+    loaded = network.body.state_dict()
+    body_keys = [k for k in shipped if not k.startswith("_fc.")]
+    assert len(body_keys) > 200
+    for key in body_keys:
+        assert torch.equal(loaded[key], shipped[key]), key
+    # The 1000-class ImageNet head is replaced by a fresh one for our classes.
+    assert loaded["_fc.weight"].shape == (3, shipped["_fc.weight"].shape[1])
+    assert torch.allclose(network.mean.flatten(), torch.tensor(LITE_MEAN))
+
+
+def test_missing_imagenet_file_names_the_file_and_where_to_put_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    expected = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    with pytest.raises(PretrainedWeightsMissing) as error:
+        LikelihoodOfFailureClassifier(CLASSES, backbone="resnet18", pretrained="imagenet", image_size=64)
+    message = str(error.value)
+    assert str(expected) in message and "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+    assert "efficientnet_lite0" in message  # the offline alternative
+
+    # Putting the file where the message says makes the same call work, with those very weights.
+    reference = build_network("resnet18", num_classes=1000, color_mode="rgb", image_size=64).body.state_dict()
+    expected.parent.mkdir(parents=True)
+    torch.save(reference, expected)
+    model = LikelihoodOfFailureClassifier(CLASSES, backbone="resnet18", pretrained="imagenet", image_size=64)
+    assert torch.equal(model.network.body.conv1.weight, reference["conv1.weight"])
+    assert model.network.body.fc.out_features == 3
+
+
+def test_seed_cnn_has_no_imagenet_weights_and_says_so() -> None:
+    with pytest.raises(ValueError, match="seed_cnn has no ImageNet weights"):
+        LikelihoodOfFailureClassifier(CLASSES, backbone="seed_cnn", pretrained="imagenet")
+
+
+def test_checkpoint_alone_rebuilds_size_channels_and_normalisation(photo_folder: Path, tmp_path: Path) -> None:
+    data = TreeRiskDataModule(source=str(photo_folder), image_size=40, color_mode="grayscale", batch_size=4, cache_dir=None)
+    model = LikelihoodOfFailureClassifier(
+        data.classes, image_size=40, color_mode="grayscale", backbone="efficientnet_lite0", pretrained="imagenet"
+    )
+    trainer = pl.Trainer(
+        max_epochs=1, limit_train_batches=1, limit_val_batches=0, accelerator="cpu", logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    path = tmp_path / "lite0.ckpt"
+    trainer.save_checkpoint(path)
+
+    predictor = load_predictor(path)
+    assert (predictor.backbone, predictor.image_size, predictor.color_mode) == ("efficientnet_lite0", 40, "grayscale")
+    assert predictor.network.rgb_input and predictor.network.mean.shape == (1, 3, 1, 1)
+    assert torch.allclose(predictor.network.std.flatten(), torch.tensor(LITE_STD))
+    photo = next(photo_folder.glob("Probable/*.jpg"))
+    prepared = predictor.prepare(photo)
+    assert predictor.input_tensor(prepared).shape == (1, 1, 40, 40)  # stored grayscale, repeated inside
+    model.eval()
+    with torch.no_grad():
+        expected = torch.softmax(model.network(predictor.input_tensor(prepared)), dim=1)[0].numpy()
+    np.testing.assert_allclose(predictor.predict_proba(prepared), expected, atol=1e-5)
