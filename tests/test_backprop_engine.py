@@ -407,22 +407,38 @@ def test_presets_are_consistent():
 
 
 # ---------------------------------------------------------------------- figures
-def test_every_figure_passes_plotly_validation(monkeypatch):
-    """The page skips plotly's validation for speed; here every figure is built with it on."""
+def test_figures_are_valid_and_identical_to_what_plotly_validation_would_make(monkeypatch):
+    """The page skips plotly's validation for speed. Every figure must pass validation, and the
+    unvalidated figure must send plotly.js exactly the same JSON (no shorthand like title="…" or
+    line_width that only validation would have expanded)."""
+    import json
+
+    import plotly.io as pio
+
     from lightning_module.backprop import plots
     from lightning_module.backprop.expression import backward, parse_expression
 
-    monkeypatch.setattr(plots, "VALIDATE", True)
     stepper, _ = Stepper.from_config(Config(hidden_layers=(3, 2), dataset="blobs", output="softmax",
                                             cost="log_likelihood"))
     stepper.forward_one_layer()
-    for phase, selected in (("forward", ("weight", 1, 0, 1)), ("update", ("neuron", 2, 1))):
-        fig = plots.network_figure(stepper.net, stepper.current, phase, 1, selected)
-        assert len(fig.data) >= 3
-    stepper.whole_step()
-    assert plots.decision_boundary_figure(stepper.net, stepper.data, highlight=np.arange(5)).data
-    assert len(plots.neuron_maps_figure(stepper.net, stepper.data).data) == 3 + 2 + 3
-    assert len(plots.loss_figure(stepper.history).data) == 2
     graph = parse_expression("f = tanh(x * y) + x ** 2", {"x": 1.0, "y": 2.0})
     backward(graph, 2)
-    assert plots.expression_figure(graph, 2).layout.shapes
+    builders = {
+        "network, forward": lambda: plots.network_figure(stepper.net, stepper.current, "forward", 1,
+                                                         ("weight", 1, 0, 1)),
+        "network, neuron picked": lambda: plots.network_figure(stepper.net, stepper.current, "update", 0,
+                                                               ("neuron", 2, 1)),
+        "boundary": lambda: plots.decision_boundary_figure(stepper.net, stepper.data, highlight=np.arange(5)),
+        "neuron maps": lambda: plots.neuron_maps_figure(stepper.net, stepper.data),
+        "loss": lambda: plots.loss_figure(stepper.history),
+        "graph": lambda: plots.expression_figure(graph, 2),
+    }
+    for name, build in builders.items():
+        monkeypatch.setattr(plots, "VALIDATE", True)
+        validated = json.loads(pio.to_json(build()))
+        monkeypatch.setattr(plots, "VALIDATE", False)
+        raw = json.loads(pio.to_json(build()))
+        for fig in (validated, raw):
+            fig["layout"].pop("template", None)
+        assert raw == validated, name
+    assert len(plots.neuron_maps_figure(stepper.net, stepper.data).data) == 3 + 2 + 3

@@ -237,16 +237,17 @@ def test_graph_mode_steps_the_notes_example_node_by_node():
 
     def grad_of(name: str):
         table = table_with(at, "node")
-        return table.set_index("node").iloc[:, -1][name]
+        shown = table.set_index("node").iloc[:, -1][name]
+        return None if shown.startswith("?") else float(shown)
 
-    assert pd.isna(grad_of("x")) and grad_of("f") == 1
+    assert grad_of("x") is None and grad_of("f") == 1
     click(at, "bp_g_one")
-    assert grad_of("q") == -4 and grad_of("z") == 3 and pd.isna(grad_of("x"))
+    assert grad_of("q") == -4 and grad_of("z") == 3 and grad_of("x") is None
     click(at, "bp_g_one")
     assert grad_of("x") == -4 and grad_of("y") == -4
     assert at.button(key="bp_g_one").disabled
     click(at, "bp_g_reset")
-    assert pd.isna(grad_of("z"))
+    assert grad_of("z") is None
     at.text_input(key="bp_expr").set_value("f = __import__('os')").run()
     assert not at.exception
     assert "Unknown function" in at.error[0].value

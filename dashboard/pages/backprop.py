@@ -599,8 +599,8 @@ def _graph_mode() -> None:
     st.dataframe(pd.DataFrame({
         "node": [v.label if not v.is_constant else "const" for v in graph.nodes],
         "definition": [node_definition(v).replace("\\cdot", "·").replace("\\", "") for v in graph.nodes],
-        "data": [v.data for v in graph.nodes],
-        f"grad ∂{out}/∂node": [v.grad if id(v) in reached else None for v in graph.nodes],
+        "data": [f"{v.data:.6g}" for v in graph.nodes],
+        f"grad ∂{out}/∂node": [f"{v.grad:.6g}" if id(v) in reached else "? (not reached yet)" for v in graph.nodes],
     }), hide_index=True, key="bp_graph_table")
 
 

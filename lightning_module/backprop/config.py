@@ -45,10 +45,6 @@ class Config:
     expression: str = DEFAULT_EXPRESSION
     values: str = DEFAULT_VALUES
 
-    @property
-    def sizes_hidden_text(self) -> str:
-        return layers_to_text(self.hidden_layers)
-
     def structure_key(self) -> tuple:
         """Fields whose change means a new network (η, λ and the batch mode apply to the next step)."""
         return (self.preset, self.hidden_layers, self.activation, self.output, self.cost, self.init,

@@ -35,7 +35,10 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+    s = f"{v:.4g}"
+    if "e" not in s and np.isfinite(v) and float(s) == round(float(s)) and v != round(v):
+        return f"{v:.12g}"  # a saturated 0.99999999962 must not read as 1
+    return s
 
 
 def node_positions(sizes: list[int]) -> list[np.ndarray]:
@@ -63,7 +66,7 @@ def network_figure(net: Network, p: Pass | None, phase: str = "ready", layer: in
     if active and phase in PHASE_COLOURS:
         for l in active:
             shapes.append(dict(type="rect", xref="x", yref="paper", x0=l - 0.32, x1=l + 0.32, y0=0.0, y1=1.0,
-                               fillcolor=PHASE_COLOURS[phase], opacity=0.10, line_width=0, layer="below"))
+                               fillcolor=PHASE_COLOURS[phase], opacity=0.10, line=dict(width=0), layer="below"))
     # Edges, bucketed by (sign, width, highlighted) so there are a handful of traces, not one per edge.
     buckets: dict[tuple, list[list[float]]] = {}
     mid_x, mid_y, mid_data, mid_text = [], [], [], []
@@ -254,8 +257,8 @@ def decision_boundary_figure(net: Network, data: Dataset, resolution: int = 70, 
                            name="current batch", marker=dict(color="rgba(0,0,0,0)", size=15,
                                                              line=dict(color="#0f172a", width=2))))
     layout = dict(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
-                  xaxis=dict(title="x₁", range=list(extent[:2]), constrain="domain"),
-                  yaxis=dict(title="x₂", range=list(extent[2:]), scaleanchor="x"),
+                  xaxis=dict(title=dict(text="x₁"), range=list(extent[:2]), constrain="domain"),
+                  yaxis=dict(title=dict(text="x₂"), range=list(extent[2:]), scaleanchor="x"),
                   legend=dict(orientation="h", y=-0.15))
     return _figure(traces, layout)
 
@@ -307,8 +310,8 @@ def loss_figure(history, height: int = 320) -> go.Figure:
     finite = np.concatenate([train[np.isfinite(train)], test[np.isfinite(test)]])
     log = finite.size > 0 and bool((finite > 0).all())
     layout = dict(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
-                  xaxis=dict(title="step (updates)", gridcolor=NEUTRAL),
-                  yaxis=dict(title="cost C", type="log" if log else "linear", gridcolor=NEUTRAL),
+                  xaxis=dict(title=dict(text="step (updates)"), gridcolor=NEUTRAL),
+                  yaxis=dict(title=dict(text="cost C"), type="log" if log else "linear", gridcolor=NEUTRAL),
                   legend=dict(orientation="h", y=1.1))
     return _figure(traces, layout)
 

@@ -156,10 +156,6 @@ class Stepper:
     def can_update(self) -> bool:
         return self.phase == "backward" and self.layer == 1
 
-    def next_action(self) -> str:
-        """'forward', 'backward' or 'update': what the next single click does."""
-        return "forward" if self.can_forward() else "backward" if self.can_backward() else "update"
-
     def describe(self) -> str:
         """Where the step is, in words."""
         if self.phase == "ready":
@@ -293,11 +289,6 @@ class Stepper:
             truth = y[0] >= 0.5 if y.shape[0] == 1 else y.argmax(axis=0)
             acc = float(np.mean(predicted_class(a[self.L]) == truth))
         return cost, acc
-
-    def numbers_ready(self, what: str, l: int) -> bool:
-        """Whether this step has computed ``what`` ('z', 'a', 'delta', 'dW', ...) for layer l yet."""
-        p = self.current
-        return p is not None and getattr(p, what)[l] is not None
 
 
 def load_dataset(name: str, seed: int = 0) -> Dataset:
