@@ -4,8 +4,8 @@ Starts the app on a free port with its own runs folder, trains a few small demo 
 folder (or shows an existing runs folder with ``--runs-dir``), starts one more run from the Train page in a
 real browser (Debian's chromium through Playwright) and saves:
 
-    dashboard_overview.png, dashboard_train.png, dashboard_runs.png, dashboard_runs_collapsed.png,
-    dashboard_compare.png
+    dashboard_overview.png, dashboard_train.png (a run in progress), dashboard_runs.png,
+    dashboard_runs_collapsed.png (the collapsed-model banner), dashboard_compare.png
 
 The helpers here (start the app, drive the Train page) are shared with tests/test_browser_training.py.
 """
@@ -218,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             start_training_from_page(page, base, folder, "from-the-browser", epochs=40, image_size=64, batch_size=16)
             wait_for_progress(page, "Epoch 3 of")  # a few epochs in, so the progress bar and log have something to show
             print("saved", screenshot(page, args.out / "dashboard_train.png"))
-            open_page(page, base, "runs?run=from-the-browser/version_0")
-            time.sleep(4)
-            print("saved", screenshot(page, args.out / "dashboard_runs_live.png"))
-            page.get_by_role("button", name="Stop").click()
+            page.get_by_role("button", name="Stop").click()  # the Stop button of the run in progress
             settle(page, pause=4)
             for path, name in (
                 ("runs?run=lab-seed_cnn/version_0", "dashboard_runs.png"),

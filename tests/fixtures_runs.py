@@ -189,7 +189,7 @@ def finished_run(root: Path, name: str = "finished") -> Path:
 
 
 def running_run(root: Path, name: str = "running") -> Path:
-    """Alive: its pid is the test process's own."""
+    """Alive: its pid is the test process's own (so never press its Stop button in a test)."""
     return build_run(root, name, status="running", bal_accs=[0.5, 0.55], max_epochs=10, pid=os.getpid(), started_minutes_ago=5)
 
 

@@ -121,7 +121,7 @@ def test_overview_shows_latest_runs_beside_the_baseline(open_page, all_runs, tmp
     assert metrics["Training now"].value == "2"  # running and starting (the crashed one is not counted)
     best = metrics["Best balanced accuracy"]
     assert (best.value, best.delta) == ("0.71", "+0.38")
-    assert "majority baseline" in best.proto.delta_description and "finished/version_0" in best.proto.delta_description
+    assert best.proto.delta_description == "vs majority baseline 0.33" and "finished/version_0, epoch 3" in best.proto.help
 
     latest = table(at, "majority baseline").set_index("run")
     assert latest.loc["finished/version_0", "best bal. acc"] == pytest.approx(0.71)

@@ -158,8 +158,11 @@ def test_hyperparameters_in_the_users_words(tmp_path: Path) -> None:
 def test_log_tail_collapses_progress_bar_redraws(tmp_path: Path) -> None:
     run_dir = tmp_path / "r" / "version_0"
     run_dir.mkdir(parents=True)
-    (run_dir / "train.log").write_text("start\nEpoch 0:  10%\rEpoch 0:  50%\rEpoch 0: 100%\n\x1b[Aend\n")
-    assert store.read_log_tail(run_dir) == "start\nEpoch 0: 100%\nend"
+    (run_dir / "train.log").write_text(
+        "start\nEpoch 0:  10%\rEpoch 0:  50%\rEpoch 0: 100%\n"
+        "Validation DataLoader 0:  50%|##  | 1/2 [00:00<00:00]\n\x1b[Aend\n"
+    )
+    assert store.read_log_tail(run_dir) == "start\nEpoch 0: 100%\nend"  # validation bars dropped, as a terminal would
     assert store.read_log_tail(run_dir, max_lines=1) == "end"
 
 

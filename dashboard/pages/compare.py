@@ -32,8 +32,14 @@ st.subheader("Best validation scores")
 scores = table[["run", "status", "best epoch", "best bal. acc", "baseline bal. acc", "best macro F1", "baseline macro F1", "accuracy", "baseline accuracy"]].copy()
 scores["best epoch"] = scores["best epoch"].map(lambda e: None if pd.isna(e) else int(e) + 1)
 scores.insert(2, "verdict", [widgets.verdict(r) for r in chosen])
-number = {c: st.column_config.NumberColumn(c, format="%.2f") for c in scores.columns if "acc" in c or "F1" in c}
-st.dataframe(scores, hide_index=True, column_config=number, key="scores", placeholder="–")
+# Each score is followed by its majority baseline; short headings keep all of them on screen.
+headings = {
+    "best bal. acc": "bal. acc.", "baseline bal. acc": "↳ baseline", "best macro F1": "macro F1",
+    "baseline macro F1": "↳ baseline", "accuracy": "accuracy", "baseline accuracy": "↳ baseline",
+}  # fmt: skip
+config = {c: st.column_config.NumberColumn(label, format="%.2f", width="small") for c, label in headings.items()}
+config["best epoch"] = st.column_config.NumberColumn("best epoch", width="small")
+st.dataframe(scores, hide_index=True, column_config=config, key="scores", placeholder="–")
 
 st.subheader("Settings")
 settings = table.drop(columns=[c for c in table.columns if (c in scores.columns or c == "collapsed") and c != "run"]).set_index("run").T

@@ -37,7 +37,8 @@ if best is not None:
     top = store.headline(best)
     counts[2].metric(
         "Best balanced accuracy", widgets.fmt(top.value), delta=f"{top.margin:+.2f}" if top.margin is not None else None,
-        delta_description=f"vs {widgets.fmt(top.baseline)} majority baseline · {best.run_id}", border=True,
+        delta_description=f"vs majority baseline {widgets.fmt(top.baseline)}", border=True,
+        help=f"Best validation balanced accuracy of any run: {best.run_id}, epoch {(top.epoch or 0) + 1}.",
     )
 else:
     counts[2].metric("Best balanced accuracy", "–", delta_description="no finished epoch yet", border=True)

@@ -96,7 +96,8 @@ def headline_metrics(run: RunInfo) -> None:
             border=True,
         )
     if epoch is not None:
-        st.caption(f"Best epoch: {int(epoch) + 1} (validation loss {fmt(best.get('val/loss'), 3)}). Balanced accuracy is the headline: plain accuracy rewards always guessing the commonest class.")
+        loss = best.get("val/loss")
+        st.caption(f"Best epoch: {int(epoch) + 1} (validation loss {'–' if loss is None else f'{loss:.3g}'}). Balanced accuracy is the headline: plain accuracy rewards always guessing the commonest class.")
 
 
 def run_problem(run: RunInfo) -> None:

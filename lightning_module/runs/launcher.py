@@ -379,7 +379,10 @@ def stop_training(run_dir: Path | str, timeout: float = 30.0) -> str:
     pid = int(pid)
     _stopping.add(run_dir.resolve())
     try:
-        os.killpg(os.getpgid(pid), signal.SIGTERM)
+        if os.getpgid(pid) == pid:  # started by start_training: its own group, DDP workers included
+            os.killpg(pid, signal.SIGTERM)
+        else:  # started some other way (a shell): its group may hold the shell's other jobs, even this app
+            os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass  # it ended on its own meanwhile
     except PermissionError as error:

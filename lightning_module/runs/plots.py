@@ -39,6 +39,8 @@ def metric_curve(metrics: pd.DataFrame, metric: str, baseline: float | None, hei
     if baseline is not None:
         _add_baseline(figure, baseline, len(epochs))
     _style(figure, title=label, height=height, y_unit=metric != "loss")
+    if metric == "loss" and _spans_decades(metrics, ("train/loss", "val/loss")):
+        figure.update_yaxes(type="log", range=None)  # a diverging run's first loss would flatten the rest
     if not len(epochs):
         figure.add_annotation(text="no finished epoch yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return figure
@@ -119,6 +121,12 @@ def epoch_times(seconds: list[float], height: int = 240) -> go.Figure:
     figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Seconds per epoch", xaxis_title="epoch", plot_bgcolor="white")
     figure.update_yaxes(gridcolor="#eeeeee", rangemode="tozero")
     return figure
+
+
+def _spans_decades(metrics: pd.DataFrame, columns: tuple[str, ...], ratio: float = 100.0) -> bool:
+    values = pd.concat([metrics[c] for c in columns if c in metrics.columns] or [pd.Series(dtype=float)]).dropna()
+    values = values[values > 0]
+    return len(values) > 1 and values.max() / values.min() > ratio
 
 
 def _epoch_axis(metrics: pd.DataFrame) -> list[int]:

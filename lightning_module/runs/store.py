@@ -37,6 +37,8 @@ METRIC_LABELS = dict(METRICS)
 _VERSION_DIR = re.compile(r"^version_(\d+)$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _TQDM_EPOCH = re.compile(r"Epoch (\d+):\s+(\d+)%")
+# Lightning's validation and sanity-check bars: a terminal erases them (cursor up), a log file keeps them all.
+_TRANSIENT_BAR = re.compile(r"^(Validation|Sanity Checking)( DataLoader \d+)?:\s.*\|")
 
 
 def runs_dir(default: Path | str = "runs") -> Path:
@@ -390,7 +392,7 @@ def read_log_tail(path: Path | str, max_lines: int = 30, max_bytes: int = 64_000
     lines = []
     for line in _ANSI.sub("", raw).split("\n"):
         shown = line.rstrip("\r").rsplit("\r", 1)[-1].rstrip()  # a carriage return redraws the line
-        if shown:
+        if shown and not _TRANSIENT_BAR.match(shown):
             lines.append(shown)
     return "\n".join(lines[-max_lines:])
 
@@ -440,7 +442,7 @@ def run_summary_row(run: RunInfo) -> dict[str, Any]:
     return {
         "run": run.run_id,
         "status": run.status,
-        "started": run.started.astimezone().strftime("%Y-%m-%d %H:%M") if run.started else "",
+        "started": run.started.astimezone().strftime("%d %b %H:%M") if run.started else "",
         "scenario": run.record.get("scenario"),
         "backbone": run.record.get("backbone"),
         "epochs": f"{run.epochs_done}/{run.max_epochs}" if run.max_epochs else str(run.epochs_done),
