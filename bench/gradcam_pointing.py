@@ -81,7 +81,7 @@ def class_index_for(label: str, classes: list[str]) -> int | None:
     return None
 
 
-def dataset(folder: str | None, n: int, seed: int) -> Path:
+def dataset(folder: str | None, n: int, seed: int, scratch: Path) -> Path:
     if folder:
         path = Path(folder)
         if not (path / "manifest.csv").is_file():
@@ -89,9 +89,8 @@ def dataset(folder: str | None, n: int, seed: int) -> Path:
         return path
     from lightning_module.synthetic import generate_dataset
 
-    out = Path(tempfile.mkdtemp(prefix="treerisk_pointing_")) / "data"
-    print(f"generating {n} held-out synthetic photos (seed {seed}) in {out} …", flush=True)
-    return generate_dataset(out, n=n, seed=seed)
+    print(f"generating {n} held-out synthetic photos (seed {seed}) in a temporary folder …", flush=True)
+    return generate_dataset(scratch / "data", n=n, seed=seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     if not checkpoint.is_file():
         raise SystemExit(f"checkpoint not found: {checkpoint} (train one, or pass --checkpoint runs/.../best.ckpt)")
     predictor = load_predictor(checkpoint)
-    root = dataset(args.data, args.n, args.seed)
+    with tempfile.TemporaryDirectory(prefix="treerisk_pointing_") as scratch:  # a generated set is removed after
+        return score(predictor, checkpoint, dataset(args.data, args.n, args.seed, Path(scratch)), args)
+
+
+def score(predictor, checkpoint: Path, root: Path, args: argparse.Namespace) -> int:
     with (root / "manifest.csv").open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if boxes_of(row)]
     if args.limit:
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     hits = centre_hits = flat = skipped = 0
     random_expected: list[float] = []
     per_defect: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # defect -> [photos, peak inside its box]
+    per_label: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])  # label -> [photos, hits, random expected]
     started = time.perf_counter()
     for row in rows:
         try:
@@ -136,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         left, top, right, bottom = photo.crop_box
         centre_hits += any(inside(box, (left + right) / 2, (top + bottom) / 2) for box in boxes.values())
         random_expected.append(covered_share(list(boxes.values()), photo.crop_box))
+        per_label[row["label"]][0] += 1
+        per_label[row["label"]][1] += hit
+        per_label[row["label"]][2] += random_expected[-1]
         for defect, box in boxes.items():
             per_defect[defect][0] += 1
             per_defect[defect][1] += not result.flat and inside(box, x, y)
@@ -150,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "random_point_baseline": round(float(np.mean(random_expected)), 4),
         "centre_point_baseline": round(centre_hits / scored, 4),
         "flat_heatmaps": flat,
+        "per_label": {k: {"photos": n, "pointing_accuracy": round(h / n, 4), "random_point_baseline": round(r / n, 4)}
+                      for k, (n, h, r) in sorted(per_label.items())},
         "per_defect": {d: {"photos": n, "hit_rate": round(h / n, 4)} for d, (n, h) in sorted(per_defect.items())},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -159,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  random point (expected)           : {np.mean(random_expected):6.1%}")
     print(f"  centre of the crop                : {centre_hits / scored:6.1%}")
     print(f"  flat heatmaps (counted as misses) : {flat}")
+    print("per true class (photos: peak in a box / random point)")
+    for label, (count, hit_count, expected) in sorted(per_label.items()):
+        print(f"  {label:<20}{count:>5}  {hit_count / count:6.1%} / {expected / count:6.1%}")
     print("per defect (photos with it: how often the peak is in that defect's box)")
     for defect, (count, hit_count) in sorted(per_defect.items(), key=lambda item: -item[1][0]):
         print(f"  {defect:<20}{count:>5}  {hit_count / count:6.1%}")

@@ -158,13 +158,15 @@ def _suffix(name: str) -> str:
     return PurePosixPath(name.replace("\\", "/")).suffix.lower()
 
 
-def _declared_entries(data: bytes) -> int | None:
-    """The entry count from the zip's end-of-central-directory record, read without parsing the directory."""
+def _declared_entries(data: bytes) -> tuple[int, int] | None:
+    """(entry count, central directory bytes) from the zip's end record, read without parsing the directory."""
     try:
         record = zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]  # stable since Python 2
     except (OSError, ValueError, zipfile.BadZipFile):
         return None
-    return None if not record else int(record[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
+    if not record:
+        return None
+    return int(record[zipfile._ECD_ENTRIES_TOTAL]), int(record[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
 
 
 def _unsafe_path(name: str) -> bool:
@@ -180,12 +182,15 @@ def _is_litter(name: str) -> bool:
 
 def _archive_items(upload: Upload, limits: ArchiveLimits) -> list[BatchItem]:
     label = display_name(upload.name)
-    declared = _declared_entries(upload.data)
-    if declared is None:
+    end_record = _declared_entries(upload.data)
+    if end_record is None:
         return [BatchItem(label, error="not a readable zip archive (damaged, or not a zip file)")]
-    if declared > limits.max_declared_entries:
-        return [BatchItem(label, error=f"the archive lists {declared:,} entries, more than the {limits.max_declared_entries:,} "
-                                       "TreeRisk opens; split it into smaller archives")]
+    declared, directory_bytes = end_record
+    # zipfile parses the whole directory whatever count it declares, so its size is bounded too (512 B an entry).
+    if declared > limits.max_declared_entries or directory_bytes > limits.max_declared_entries * 512:
+        return [BatchItem(label, error=f"the archive lists {declared:,} entries ({directory_bytes / 2**20:.1f} MB of "
+                                       f"directory), more than the {limits.max_declared_entries:,} TreeRisk opens; split "
+                                       "it into smaller archives")]
     try:
         archive = zipfile.ZipFile(io.BytesIO(upload.data))
         members = archive.infolist()
@@ -444,16 +449,30 @@ def geojson_text(rows: Sequence[ScreeningRow], likelihood_of_impact: str, conseq
 
 
 def rows_table(rows: Sequence[ScreeningRow]) -> list[dict[str, Any]]:
-    """Plain records for the dashboard's table (one dict per row, display column names)."""
+    """Plain records for the dashboard's table (one dict per row, display column names; "" where nothing applies)."""
     return [
         {
-            "Photo": row.thumbnail or None,
+            "Photo": row.thumbnail or NO_THUMBNAIL,
             "File": row.name,
-            "Class": row.predicted_class or None,
+            "Class": row.predicted_class,
             "Confidence": row.confidence if row.ok else None,
-            "Rating": row.rating or None,
-            "Warnings": ", ".join(row.warnings) if row.ok else None,
-            "Problem": row.reason or None,
+            "Rating": row.rating,
+            # Warnings of a rated photo, or why a file could not be read: one column, so the reason is never cut off.
+            "Notes": ", ".join(row.warnings) if row.ok else f"Not read: {row.reason}",
         }
         for row in rows
     ]
+
+
+def _placeholder_thumbnail() -> str:
+    """A small grey tile with a cross: the thumbnail of a file that could not be read."""
+    from PIL import ImageDraw
+
+    tile = Image.new("RGB", (48, 48), (236, 238, 236))
+    draw = ImageDraw.Draw(tile)
+    draw.line((16, 16, 32, 32), fill=(150, 40, 40), width=3)
+    draw.line((32, 16, 16, 32), fill=(150, 40, 40), width=3)
+    return thumbnail_uri(tile, 48)
+
+
+NO_THUMBNAIL = _placeholder_thumbnail()

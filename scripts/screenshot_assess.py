@@ -63,15 +63,28 @@ def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> 
     raise SystemExit("streamlit did not come up in time")
 
 
-def batch_files() -> list[dict]:
-    """The example photos, a zip with two of them, and a text file named like a photo."""
-    examples = sorted((ROOT / "docs" / "examples").glob("*.jpg"))
-    files = [{"name": p.name, "mimeType": "image/jpeg", "buffer": p.read_bytes()} for p in examples]
+def survey_photos(folder: Path) -> list[Path]:
+    """A few fresh synthetic roadside trees (with GPS in their EXIF), else the shipped examples."""
+    try:
+        from lightning_module.synthetic import generate_dataset
+
+        data = generate_dataset(folder / "survey", n=9, seed=7)
+        return sorted(data.glob("*/*.jpg"))
+    except Exception as error:  # the generator is optional here: the examples still make a batch
+        print(f"synthetic generator unavailable ({error}); using docs/examples")
+        return sorted((ROOT / "docs" / "examples").glob("*.jpg"))
+
+
+def batch_files(folder: Path) -> list[dict]:
+    """Loose photos, a zip holding more of them, and a text file named like a photo."""
+    photos = survey_photos(folder)
+    loose, zipped = photos[: len(photos) // 2 + 1], photos[len(photos) // 2 + 1:]
+    files = [{"name": p.name, "mimeType": "image/jpeg", "buffer": p.read_bytes()} for p in loose]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for p in examples[:2]:
-            archive.writestr(f"street_survey/{p.stem}_again.jpg", p.read_bytes())
-    files.append({"name": "street_survey.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()})
+        for p in zipped:
+            archive.writestr(f"elm_street/{p.name}", p.read_bytes())
+    files.append({"name": "elm_street.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()})
     files.append({"name": "notes_not_a_photo.jpg", "mimeType": "image/jpeg", "buffer": b"Shopping list: apples\n"})
     return files
 
@@ -96,6 +109,16 @@ def full_height_shot(page, path: Path) -> None:
     page.wait_for_timeout(1200)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
+    shrink(path)
+
+
+def shrink(path: Path) -> None:
+    """256-colour PNG: a third of the size, no visible loss for a dashboard (keeps the repository small)."""
+    from PIL import Image
+
+    with Image.open(path) as shot:
+        small = shot.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("tab", name="Many trees").click()
                 settle(page)
                 uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Photos of many trees")
-                uploader.locator('input[type="file"]').set_input_files(batch_files())
+                uploader.locator('input[type="file"]').set_input_files(batch_files(Path(folder)))
                 page.get_by_text("Photos rated").first.wait_for(timeout=180_000)
                 page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=180_000)
                 settle(page, 3000)

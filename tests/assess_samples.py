@@ -105,9 +105,23 @@ def bomb_png(side: int = 15_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
 
+def heic() -> bytes | None:
+    """An iPhone-style HEIC photo, when pillow-heif can encode one here."""
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        buffer = io.BytesIO()
+        Image.fromarray(_tree_pixels(128, 96, 9)).save(buffer, "HEIF", quality=80)
+        return buffer.getvalue()
+    except Exception:  # optional codec: the sample is left out where it cannot be made
+        return None
+
+
 def upload_samples() -> list[Sample]:
-    """Every kind of file the issue lists, with the answer each must get."""
-    return [
+    """Every kind of file the issue lists (and a HEIC where possible), with the answer each must get."""
+    phone = heic()
+    return ([Sample("phone.heic", phone, True, "128×96 px photo")] if phone else []) + [
         Sample("good.jpg", jpeg(), True, ""),
         Sample("rotated.jpg", exif_rotated_jpeg(), True, "120×160 px photo"),
         Sample("transparent.png", rgba_png(), True, "transparent areas were filled with white"),

@@ -18,16 +18,16 @@ CLASSES = ["Improbable", "Possible", "Probable"]
 MIME = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "zip": "application/zip"}
 
 
-def _write_run(root: Path, image_size: int = 64) -> Path:
+def _write_run(root: Path, image_size: int = 64, name: str = "demo", classes: list[str] = CLASSES) -> Path:
     """A finished run with a real (untrained) TreeRisk checkpoint, as `fit` leaves it."""
     torch.manual_seed(0)
-    network = build_network("seed_cnn", len(CLASSES), "grayscale", image_size)
-    run = root / "demo" / "version_0"
+    network = build_network("seed_cnn", len(classes), "grayscale", image_size)
+    run = root / name / "version_0"
     (run / "checkpoints").mkdir(parents=True)
     torch.save({
         "state_dict": {f"network.{k}": v for k, v in network.state_dict().items()},
-        "hyper_parameters": {"class_names": CLASSES, "backbone": "seed_cnn", "image_size": image_size,
-                             "color_mode": "grayscale", "scenario": "Pr_Po_Im"},
+        "hyper_parameters": {"class_names": classes, "backbone": "seed_cnn", "image_size": image_size,
+                             "color_mode": "grayscale", "scenario": "all"},
     }, run / "checkpoints" / "best.ckpt")
     (run / "run.json").write_text(json.dumps({
         "status": "finished", "backbone": "seed_cnn", "best": {"val/bal_acc": 0.5}, "timings": {"ended": "2026-11-24T04:00:00"},
@@ -43,12 +43,12 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def _open(timeout: float = 120) -> AppTest:
+def _open(timeout: float = 120, run: str = "demo") -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=timeout)
     at.run()
     assert not at.exception, at.exception
     model = at.selectbox(key="assess_model")
-    run_index = next(i for i, option in enumerate(model.options) if option.startswith("Run demo/version_0"))
+    run_index = next(i for i, option in enumerate(model.options) if option.startswith(f"Run {run}/version_0"))
     if model.index != run_index:
         model.select_index(run_index)
         at.run()
@@ -112,12 +112,13 @@ def test_all_kinds_in_one_batch_every_file_gets_its_row(runs: Path) -> None:
         if sample.ok:
             assert row["Class"] in CLASSES and row["Rating"] in ("Low", "Moderate", "High", "Extreme"), sample.name
         else:
-            assert sample.says in row["Problem"], (sample.name, row["Problem"])
+            assert sample.says in row["Notes"], (sample.name, row["Notes"])
     assert by_name.loc["trees.zip › a/oak.jpg", "Class"] in CLASSES
-    assert "unsafe path" in by_name.loc["trees.zip › a/../../x.jpg", "Problem"]
-    assert "not a photo type" in by_name.loc["trees.zip › b.txt", "Problem"]
+    assert "unsafe path" in by_name.loc["trees.zip › a/../../x.jpg", "Notes"]
+    assert "not a photo type" in by_name.loc["trees.zip › b.txt", "Notes"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Photos rated"] == "7" and metrics["Could not be read"] == "6"
+    good = sum(s.ok for s in samples) + 1  # + the zip's oak.jpg
+    assert metrics["Photos rated"] == str(good) and metrics["Could not be read"] == str(len(names) - good)
     assert "Where the photos were taken** (1 with GPS)" in _texts(at)
     labels = [b.label for b in at.download_button]
     assert "Download CSV" in labels and "Download GeoJSON" in labels
@@ -156,3 +157,22 @@ def test_screen_the_example_photos_button(runs: Path) -> None:
     assert not at.exception
     frame = at.dataframe[0].value
     assert len(frame) == 3 and frame["Class"].notna().all()
+
+
+def test_a_broken_checkpoint_or_a_non_isa_model_is_explained(runs: Path) -> None:
+    broken = _write_run(runs, name="broken")
+    (broken / "checkpoints" / "best.ckpt").write_bytes(b"not a checkpoint")
+    at = _open(run="broken")
+    assert "cannot be used" in at.error[0].value and "Not a valid checkpoint" in at.error[0].value
+    assert not at.file_uploader  # nothing offered with a model that cannot load
+
+    _write_run(runs, name="other", classes=["healthy", "sick"])
+    at = _open(run="other")
+    at.file_uploader(key="assess_upload").set_value(("tree.jpg", jpeg(), "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert "No ISA risk" in _texts(at)
+    assert any("'healthy', 'sick' are not ISA" in e.value for e in at.error)
+    _upload(at, "assess_batch_upload", [("tree.jpg", jpeg())])
+    assert any("are not ISA" in w.value for w in at.warning)
+    assert list(at.dataframe[0].value["Rating"]) == ["n/a"]

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from lightning_module.data.imaging import load_square, load_upright
+from lightning_module.data.imaging import PreparedPhoto, load_square, load_upright
 from lightning_module.evaluation.explain import (
     crop_as_seen,
     explain,
@@ -160,3 +160,78 @@ def test_crop_pictures_follow_the_crop_box_on_a_smaller_display_copy() -> None:
     assert np.asarray(outlined)[100 // 2, 10].mean() > np.asarray(shown)[100 // 2, 10].mean() - 1
     assert np.array_equal(np.asarray(outlined)[60, 100], np.asarray(shown)[60, 100])
     assert model_view(photo, side=320).size == (320, 320)
+
+
+# ------------------------------------------------------------------------------------------ familiarity checks
+
+from lightning_module.evaluation import familiarity  # noqa: E402
+
+
+def _photo(width: int, height: int) -> PreparedPhoto:
+    return load_square(_photo_bytes((width, height)), 32, "grayscale")
+
+
+def test_energy_score_is_minus_logsumexp() -> None:
+    assert familiarity.energy_score([0.0, 0.0]) == pytest.approx(-np.log(2))
+    assert familiarity.energy_score([1000.0, 0.0]) == pytest.approx(-1000.0)  # no overflow
+
+
+@pytest.mark.parametrize(("probabilities", "low"), [
+    ([0.52, 0.24, 0.24], True),   # 3 classes: rescaled 0.28 < 0.3
+    ([0.54, 0.23, 0.23], False),  # rescaled 0.31
+    ([0.64, 0.36], True),         # 2 classes: rescaled 0.28
+    ([0.66, 0.34], False),
+])
+def test_low_confidence_threshold_fits_any_number_of_classes(probabilities: list[float], low: bool) -> None:
+    result = familiarity.check(probabilities, np.log(probabilities), _photo(64, 64), 32)
+    assert result.low_confidence is low
+    assert any("Low confidence" in w for w in result.warnings) is low
+
+
+def test_too_small_and_off_centre_photos_are_flagged() -> None:
+    small = familiarity.check([0.9, 0.05, 0.05], [3.0, 0.0, 0.0], _photo(40, 36), 108)
+    assert small.too_small and "36x36 pixels" in small.warnings[0] and not small.trustworthy
+    wide = familiarity.check([0.9, 0.05, 0.05], [3.0, 0.0, 0.0], _photo(300, 100), 32)
+    assert not wide.too_small and any("centre square" in n for n in wide.notes)
+
+
+def test_unfamiliar_needs_a_reference_and_uses_its_threshold() -> None:
+    photo = _photo(64, 64)
+    logits = [0.1, 0.0, -0.1]  # energy about -1.2: higher than confident, familiar photos
+    unknown = familiarity.check(np.exp(logits) / np.exp(logits).sum(), logits, photo, 32)
+    assert unknown.unfamiliar is None and any("not available" in n for n in unknown.notes)
+    reference = familiarity.FamiliarityReference(energy_threshold=-3.0, photos=50, source="test")
+    flagged = familiarity.check(np.exp(logits) / np.exp(logits).sum(), logits, photo, 32, reference)
+    assert flagged.unfamiliar and any("Unlike the training photos" in w for w in flagged.warnings)
+    confident = [6.0, 0.0, 0.0]
+    assert familiarity.check([0.99, 0.005, 0.005], confident, photo, 32, reference).unfamiliar is False
+
+
+def test_reference_from_a_model_card_or_from_validation_photos(tmp_path: Path) -> None:
+    card = {"familiarity": {"energy_threshold": -2.5, "photos": 120, "source": "validation photos"}}
+    assert familiarity.reference_from_info(card) == familiarity.FamiliarityReference(-2.5, 120, "validation photos")
+    assert familiarity.reference_from_info({"familiarity": {"energy_threshold": "nan"}}) is None
+    assert familiarity.reference_from_info({}) is None
+
+    run = tmp_path / "run"
+    (run / "predictions").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
+    photos = []
+    for i in range(25):
+        path = tmp_path / "photos" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(_photo_bytes((48, 40), seed=i))
+        photos.append(path)
+    rows = ["path,true,pred,confidence"] + [f"{p},Improbable,Improbable,0.5" for p in photos] + ["/gone.png,Possible,Possible,0.4"]
+    (run / "predictions" / "val_epoch_0.csv").write_text("\n".join(rows) + "\n")
+    assert familiarity.validation_photos(run / "checkpoints" / "best.ckpt") == photos  # missing files left out
+
+    torch.manual_seed(0)
+    predictor = _predictor(build_network("seed_cnn", 3, "grayscale", 32), "seed_cnn", 32)
+    predictor.checkpoint = run / "checkpoints" / "best.ckpt"
+    reference = familiarity.reference_for(predictor)
+    assert reference is not None and reference.photos == 25 and reference.source == "validation photos of the run"
+    energies = [familiarity.energy_score(predictor.network(predictor.input_tensor(predictor.prepare(p)))[0].detach())
+                for p in photos]
+    assert reference.energy_threshold == pytest.approx(np.percentile(energies, 95), rel=1e-5)
+    assert familiarity.calibrate(predictor, photos[:5]) is None  # too few to mean anything

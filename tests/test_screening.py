@@ -118,6 +118,13 @@ def test_zip_bombs_and_huge_archives_are_refused_without_reading_them() -> None:
     refused = batch_items([Upload("seven.zip", zip_bytes(many))], limits)
     assert len(refused) == 1 and "lists 7 entries" in refused[0].error
 
+    # An end record that under-states the count does not help: the directory's size gives it away.
+    lying = bytearray(zip_bytes({f"tree{i}.jpg": b"x" for i in range(60)}))
+    end = lying.rfind(b"PK\x05\x06")
+    lying[end + 8:end + 12] = (1).to_bytes(2, "little") * 2
+    refused = batch_items([Upload("lying.zip", bytes(lying))], limits)
+    assert len(refused) == 1 and "lists 1 entries" in refused[0].error and "split it" in refused[0].error
+
 
 def test_damaged_empty_and_encrypted_archives_get_reasons() -> None:
     damaged = batch_items([Upload("bad.zip", b"PK\x03\x04 this is not really a zip")])
@@ -169,7 +176,8 @@ def test_csv_and_geojson_exports(predictor: Predictor) -> None:
     assert feature["properties"]["rating"] == rows[0].rating
 
     records = rows_table(rows)
-    assert records[2]["Problem"].startswith("empty file") and records[2]["Class"] is None
+    assert records[2]["Notes"].startswith("Not read: empty file") and records[2]["Class"] == ""
+    assert records[2]["Photo"].startswith("data:image/jpeg") and "Not read" not in records[0]["Notes"]
 
 
 def test_a_model_with_non_isa_classes_gets_no_rating_and_a_reason() -> None:

@@ -9,9 +9,8 @@ import streamlit as st
 
 from dashboard.assess_views.models import CheckpointChoice, cache_key, cached_predictor, cached_reference
 from dashboard.assess_views.single import example_photos
-from dashboard.assess_views.style import PHOTO_TYPES
+from dashboard.assess_views.style import PHOTO_TYPES, rating_map, show_chart
 from lightning_module import risk
-from lightning_module.report import RATING_COLOURS
 from lightning_module.screening import (
     ScreeningRow,
     Upload,
@@ -109,12 +108,15 @@ def _table(rows: list[ScreeningRow]) -> None:
         frame,
         hide_index=True,
         row_height=64,
+        height=min(len(frame), 12) * 64 + 40,  # up to 12 rows without scrolling; the header is about 40 px
         key="assess_batch_table",
         column_config={
             "Photo": st.column_config.ImageColumn("Photo", width="small"),
             "File": st.column_config.TextColumn("File", width="medium"),
+            "Class": st.column_config.TextColumn("Class"),
             "Confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0),
-            "Problem": st.column_config.TextColumn("Problem", width="large"),
+            "Rating": st.column_config.TextColumn("Rating", width="small"),
+            "Notes": st.column_config.TextColumn("Notes", width="large"),
         },
     )
 
@@ -125,15 +127,9 @@ def _map(rows: list[ScreeningRow]) -> None:
         st.caption("No photo carries a GPS position in its EXIF, so there is no map.")
         return
     st.markdown(f"**Where the photos were taken** ({len(located)} with GPS)")
-    frame = pd.DataFrame({
-        "lat": [r.latitude for r in located],
-        "lon": [r.longitude for r in located],
-        "color": [RATING_COLOURS.get(r.rating, "#607d8b") for r in located],
-    })
-    st.map(frame, latitude="lat", longitude="lon", color="color", size=18, height=360)
-    st.caption("Dots are coloured by risk rating: green Low, amber Moderate, orange High, red Extreme.")
-
-
+    show_chart(rating_map(located), "assess_batch_map")
+    st.caption("Each dot is a photo, coloured by its risk rating; hover for the file. The street map needs an "
+               "internet connection; the dots and the export do not.")
 def _downloads(rows: list[ScreeningRow], classes: list[str], impact: str, consequences: str) -> None:
     left, right, _ = st.columns([1, 1, 2])
     left.download_button("Download CSV", rows_to_csv(rows, classes, impact, consequences), "treerisk_screening.csv",

@@ -145,28 +145,32 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
     st.caption(f"Likelihood of impacting a target: **{impact}** · Consequences: **{consequences}** "
                "(change them at the top of the page). The highlighted cells are the path from the most likely class.")
     st.html(matrices_html(rated.path if rated else None, impact, consequences))
-    if rated is not None:
-        show_chart(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating"),
-                   "assess_ratings")
-        st.caption("Each class's probability goes to the rating that class would get with this target and these "
-                   "consequences (the expectation over classes).")
-
-    _report_button(result, choice, impact, consequences, opacity)
-    with st.expander("Limitations", icon=":material/info:"):
-        for text in LIMITATIONS:
-            st.markdown(f"- {text}")
+    chart, actions = st.columns([1, 1], gap="large")
+    with chart:
+        if rated is not None:
+            show_chart(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating"),
+                       "assess_ratings")
+            st.caption("Each class's probability goes to the rating that class would get with this target and these "
+                       "consequences (the expectation over classes).")
+    with actions:
+        st.markdown("**Take it with you**")
+        _report_button(result, choice, impact, consequences, opacity)
+        with st.expander("Limitations", icon=":material/info:", expanded=True):
+            for text in LIMITATIONS:
+                st.markdown(f"- {text}")
 
 
 def _heatmap_panel(result: PhotoAssessment) -> float:
     st.markdown("**Where the model looked**")
+    picture = st.empty()  # the image first, so the three pictures line up; the slider under it sets its opacity
     opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="assess_opacity")
     explanation = result.explanation
     if explanation is None:
-        st.caption("No heatmap for this photo.")
+        picture.caption("No heatmap for this photo.")
         return opacity
-    st.image(overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, opacity), width="stretch",
-             caption=(f"Grad-CAM for “{explanation.class_name}”: red marks the pixels that raised that score most."
-                      if not explanation.flat else "Flat heatmap: no region raised the predicted class's score."))
+    picture.image(overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, opacity), width="stretch",
+                  caption=(f"Grad-CAM for “{explanation.class_name}”: red marks the pixels that raised that score most."
+                           if not explanation.flat else "Flat heatmap: no region raised the predicted class's score."))
     return opacity
 
 

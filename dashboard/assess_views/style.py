@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from lightning_module.report import MATRIX_CSS, RATING_COLOURS
+from lightning_module.risk import RISK_RATINGS
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif", "bmp", "tif", "tiff"]
 
@@ -52,3 +54,29 @@ def probability_bars(values: Mapping[str, float], colours: Mapping[str, str], ti
 
 def show_chart(figure: go.Figure, key: str) -> None:
     st.plotly_chart(figure, key=key, config={"displayModeBar": False})
+
+
+def rating_map(rows: Sequence) -> go.Figure:
+    """The located photos (``ScreeningRow`` with latitude/longitude) on a street map, one colour per rating."""
+    lats = [r.latitude for r in rows]
+    lons = [r.longitude for r in rows]
+    span = max(max(lats) - min(lats), (max(lons) - min(lons)) * math.cos(math.radians(sum(lats) / len(lats))), 1e-4)
+    zoom = max(2.0, min(16.0, math.log2(360.0 / span) - 1.2))  # the whole spread fits, with a margin
+    figure = go.Figure()
+    for rating in (*RISK_RATINGS, "n/a"):
+        group = [r for r in rows if (r.rating or "n/a") == rating]
+        if not group:
+            continue
+        figure.add_trace(go.Scattermap(
+            lat=[r.latitude for r in group], lon=[r.longitude for r in group], mode="markers",
+            marker={"size": 14, "color": RATING_COLOURS.get(rating, "#607d8b")}, name=f"{rating} risk",
+            text=[f"{r.name}<br>{r.predicted_class} ({r.confidence:.0%}) · {rating} risk" for r in group],
+            hovertemplate="%{text}<extra></extra>",
+        ))
+    figure.update_layout(
+        map={"style": "open-street-map", "zoom": zoom,
+             "center": {"lat": (max(lats) + min(lats)) / 2, "lon": (max(lons) + min(lons)) / 2}},
+        height=380, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "bgcolor": "rgba(255,255,255,0.8)"},
+    )
+    return figure

@@ -43,15 +43,15 @@ if not choices:
     st.stop()
 
 with st.container(border=True):
-    model_column, impact_column, consequence_column = st.columns([5, 4, 4], gap="medium")
+    model_column, choice_column = st.columns([1, 1], gap="large")
     labels = [c.label for c in choices]
     label = model_column.selectbox("Model", labels, key="assess_model",
                                    help="The bundled default, or the best checkpoint of any finished training run.")
     choice = choices[labels.index(label)] if label in labels else choices[0]
-    impact = impact_column.segmented_control(
+    impact = choice_column.segmented_control(
         "Likelihood of impacting a target", risk.LIKELIHOOD_OF_IMPACT, default="Medium", required=True,
         key="assess_impact", help="  \n".join(f"**{k}**: {v}" for k, v in risk.IMPACT_HELP.items()))
-    consequences = consequence_column.segmented_control(
+    consequences = choice_column.segmented_control(
         "Consequences of failure", risk.CONSEQUENCES, default="Significant", required=True,
         key="assess_consequences", help="  \n".join(f"**{k}**: {v}" for k, v in risk.CONSEQUENCES_HELP.items()))
 

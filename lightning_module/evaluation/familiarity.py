@@ -192,3 +192,35 @@ def reference_for(predictor: Any) -> FamiliarityReference | None:
         return stored
     photos = validation_photos(predictor.checkpoint)
     return calibrate(predictor, photos, source="validation photos of the run") if photos else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lightning_module.evaluation.familiarity CHECKPOINT PHOTO_FOLDER``: print the model card entry.
+
+    PHOTO_FOLDER should hold photos the model did not train on but that are like its training data (its
+    validation or test split). The printed JSON goes under ``"familiarity"`` in the checkpoint's model card.
+    """
+    import argparse
+    import json
+    import random
+
+    from lightning_module.data.imaging import SUPPORTED_SUFFIXES
+    from lightning_module.evaluation.predictor import load_predictor
+
+    parser = argparse.ArgumentParser(prog="python -m lightning_module.evaluation.familiarity", description=main.__doc__)
+    parser.add_argument("checkpoint")
+    parser.add_argument("photos", help="folder of familiar photos (searched recursively)")
+    parser.add_argument("--limit", type=int, default=MAX_REFERENCE_PHOTOS)
+    args = parser.parse_args(argv)
+    files = sorted(p for p in Path(args.photos).rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
+    random.Random(0).shuffle(files)  # class folders are sorted: take the limit from all of them, reproducibly
+    reference = calibrate(load_predictor(args.checkpoint), files, args.limit, source=f"{Path(args.photos).name} photos")
+    if reference is None:
+        print(f"fewer than {MIN_REFERENCE_PHOTOS} readable photos in {args.photos}", flush=True)
+        return 1
+    print(json.dumps({"familiarity": reference.as_dict()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
