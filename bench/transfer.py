@@ -30,6 +30,7 @@ def train(pretrained: str, seed: int, args: argparse.Namespace, runs: Path) -> d
     """One `fit` run; returns its run.json."""
     name = f"lite0-{pretrained}-seed{seed}"
     start = time.perf_counter()
+    sys.argv = sys.argv[:1]  # LightningCLI warns when it gets both args and this script's own options
     cli([
         "fit", "--data.source=synthetic", f"--data.synthetic_root={BENCH_DIR / 'data'}",
         f"--data.image_size={args.size}", f"--data.color_mode={args.color_mode}", f"--data.batch_size={args.batch}",

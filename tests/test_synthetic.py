@@ -116,9 +116,10 @@ def test_scoring_rule_is_monotone_in_every_severity():
             worse = dict(base, **{d: min(1.0, base[d] + float(rng.uniform(0.01, 0.5)))})
             assert risk_score(worse) >= risk_score(base)
             assert risk_score(worse) > risk_score(base) or base[d] == 1.0 or worse[d] == base[d]
+            order = ["Improbable", "Possible", "Probable", "Imminent"]
             for imminent in (False, True):
-                order = ["Improbable", "Possible", "Probable", "Imminent"]
-                assert order.index(classify(risk_score(worse), imminent)) >= order.index(classify(risk_score(base), imminent))
+                rank_worse = order.index(classify(risk_score(worse), imminent))
+                assert rank_worse >= order.index(classify(risk_score(base), imminent))
     assert risk_score(dict.fromkeys(DEFECTS, 0.0)) == 0.0 and classify(0.0) == "Improbable"
     assert all(0 < w <= 1 for w in DEFECT_WEIGHTS.values())
 
@@ -200,8 +201,9 @@ def test_box_lies_on_the_drawn_defect(defect):
     x0, y0, x1, y1 = boxes[defect]
     diff = np.abs(np.asarray(with_it, np.int16) - np.asarray(without, np.int16)).max(axis=2) > 24
     inside = diff[y0:y1, x0:x1]
-    thin = defect in ("dead_limbs", "wire_contact")  # thin diagonal limbs fill little of their box
-    assert inside.mean() > (0.04 if thin else 0.15), f"only {inside.mean():.0%} of the {defect} box changed"
+    # Thin shapes (diagonal limbs, a narrow crack) fill little of their box; solid ones most of it.
+    least = {"dead_limbs": 0.04, "wire_contact": 0.04, "trunk_crack": 0.08, "fungal_conks": 0.05}.get(defect, 0.1)
+    assert inside.mean() > least, f"only {inside.mean():.0%} of the {defect} box changed"
     if defect not in ("lean", "codominant_stems"):  # these move the whole tree; the others only add pixels
         margin = 4  # blur spreads an edge by a pixel or two
         grown = np.zeros_like(diff)

@@ -20,6 +20,7 @@ from lightning_module.grid.spec import GridSpecError
 from lightning_module.runs.store import read_log_tail
 
 state = st.session_state
+COLUMNS = {"Verdict": st.column_config.TextColumn("Verdict", width="medium")}
 
 
 def _short(path: Path) -> str:
@@ -48,12 +49,12 @@ def run_panel(expanded: bool) -> None:
                    f"{'the synthetic dataset' if spec.source == 'synthetic' else spec.source}.")
         estimate_col, start_col = st.columns(2)
         try:
-            if estimate_col.button("Estimate the time", icon=":material/timer:", use_container_width=True):
+            if estimate_col.button("Estimate the time", icon=":material/timer:", width="stretch"):
                 with st.spinner("Timing a training step of each network shape…"):
                     estimate = estimate_grid(launch.resolve_spec(config, output))
                 st.info(f"{len(estimate.todo)} of {len(estimate.tasks)} folds to run: about "
                         f"{duration_text(estimate.seconds)} on this machine (a rough guess until folds finish).")
-            if start_col.button("Start", type="primary", icon=":material/play_arrow:", use_container_width=True):
+            if start_col.button("Start", type="primary", icon=":material/play_arrow:", width="stretch"):
                 started = launch.start_grid(config, output)
                 state.grid_folder = str(started.output)
                 st.rerun()
@@ -80,7 +81,7 @@ if not folders:
 paths = [str(f.path) for f in folders]
 default = paths.index(state.grid_folder) if state.get("grid_folder") in paths else 0
 chosen = st.selectbox("Grid results", paths, index=default, format_func=lambda p: _short(Path(p)), key="grid_choice")
-folder = folders[paths.index(chosen)]
+folder = folders[paths.index(chosen) if chosen in paths else 0]
 running = launch.grid_running(folder.path)
 if running and st.button("Stop the grid", icon=":material/stop:", help="The fold in progress stops and is re-run next time."):
     launch.stop_grid(folder.path)
@@ -117,7 +118,7 @@ def grid_view(folder: results.GridFolder, was_running: bool) -> None:
 
 def results_section(folder: results.GridFolder, cells) -> None:
     st.subheader("Results")
-    st.dataframe(tables.display_table(cells), hide_index=True, key="grid_table")
+    st.dataframe(tables.display_table(cells), hide_index=True, key="grid_table", column_config=COLUMNS)
     st.caption(f"Verdict: {tables.BASELINE_RULE}.")
 
     st.subheader("Balanced accuracy over the grid")
@@ -134,14 +135,20 @@ def results_section(folder: results.GridFolder, cells) -> None:
     best = tables.best_per_scenario(cells)
     if len(best):
         st.subheader("Best cell per scenario")
-        st.dataframe(tables.display_table(cells[cells["cell"].isin(best["cell"])]), hide_index=True, key="grid_best")
+        best_rows = cells[cells["cell"].isin(best["cell"])]
+        st.dataframe(tables.display_table(best_rows, tables.varying_fields(cells)), hide_index=True, key="grid_best",
+                     column_config=COLUMNS)
 
     comparisons = results.read_table(folder.tests)
     if len(comparisons):
         st.subheader("Welch's t-tests")
-        st.dataframe(tables.display_tests(comparisons), hide_index=True, key="grid_tests")
+        testable = tables.display_tests(comparisons)
+        waiting = len(comparisons) - len(testable)
+        if len(testable):
+            st.dataframe(testable, hide_index=True, key="grid_tests")
         st.caption("Two-sided Welch's t-test on fold balanced accuracies; p-values Holm-adjusted within each "
-                   "comparison. With few folds, 'not significant' is not 'the same'.")
+                   "family of comparisons. With few folds, 'not significant' is not 'the same'."
+                   + (f" {waiting} comparisons wait for cells with at least two finished folds." if waiting else ""))
 
     st.subheader("Fold curves")
     if not folder.has_runs:

@@ -172,7 +172,7 @@ def _decode_failure(error: Exception) -> str:
         return "too large to decode in the memory available"
     if isinstance(error, Image.DecompressionBombError):
         return f"too many pixels: more than the {MAX_PIXELS // 1_000_000} megapixel safety limit"
-    message = str(error)
+    message = " ".join(str(error).split())  # one line, whatever the decoder wrote
     if "truncated" in message or isinstance(error, EOFError):
         return "truncated or incomplete image data (the file was cut short)"
     return f"corrupt image data ({message or type(error).__name__})"

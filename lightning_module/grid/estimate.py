@@ -75,14 +75,22 @@ def predict_fold_seconds(spec: GridSpec, cell: Cell, photos: int, step: StepTime
 
 def predict_cells(spec: GridSpec, photos_per_scenario: dict[str, int]) -> dict[str, float]:
     """Predicted seconds per fold for every cell, timing each distinct network shape once."""
+    import torch
+
     steps: dict[tuple, StepTime] = {}
     predicted = {}
-    for cell in spec.cells:
-        shape = (cell.backbone, cell.color_mode, cell.image_size, len(SCENARIOS[cell.scenario]))
-        if shape not in steps:
-            steps[shape] = time_step(cell, spec.batch_size)
-        photos = photos_per_scenario.get(cell.scenario) or spec.synthetic_size
-        predicted[cell.id] = predict_fold_seconds(spec, cell, photos, steps[shape])
+    previous_threads = torch.get_num_threads()
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)  # time it as it will run
+    try:
+        for cell in spec.cells:
+            shape = (cell.backbone, cell.color_mode, cell.image_size, len(SCENARIOS[cell.scenario]))
+            if shape not in steps:
+                steps[shape] = time_step(cell, spec.batch_size)
+            photos = photos_per_scenario.get(cell.scenario) or spec.synthetic_size
+            predicted[cell.id] = predict_fold_seconds(spec, cell, photos, steps[shape])
+    finally:
+        torch.set_num_threads(previous_threads)
     return predicted
 
 

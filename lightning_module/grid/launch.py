@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning_module
-from lightning_module.grid.results import LOG_FILE, read_progress
+from lightning_module.grid.results import LAUNCH_FILE, LOG_FILE, PROGRESS_FILE, read_progress
 from lightning_module.grid.runner import LOCK_FILE, check_compatible
 from lightning_module.grid.spec import GridSpec, GridSpecError, load_grid_spec
 from lightning_module.runs.store import process_running
 from lightning_module.training.run_files import atomic_write_json, now_iso, read_json
 
 REPO_ROOT = Path(lightning_module.__file__).resolve().parent.parent
-LAUNCH_FILE = "launch.json"
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def start_grid(config: Path | str, output: Path | str | None = None) -> StartedG
 def stop_grid(output: Path | str) -> bool:
     """Ask the grid running into ``output`` to stop (SIGTERM). False when none is running."""
     output = Path(output)
-    pids = [(read_json(output / "progress.json") or {}).get("pid"), (read_json(output / LAUNCH_FILE) or {}).get("pid")]
+    pids = [(read_json(output / PROGRESS_FILE) or {}).get("pid"), (read_json(output / LAUNCH_FILE) or {}).get("pid")]
     for pid in pids:
         if process_running(pid):
             os.kill(int(pid), signal.SIGTERM)

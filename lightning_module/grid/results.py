@@ -38,6 +38,7 @@ REPORT_MD = "results.md"
 TESTS_CSV = "comparisons.csv"
 FOLDS_CSV = "folds.csv"
 LOG_FILE = "grid.log"
+LAUNCH_FILE = "launch.json"  # written by the dashboard when it starts a grid (its process id)
 RUNS_DIR = "runs"
 # The committed copy of the default grid's results (docs/).
 PUBLISHED_CSV = "grid_results.csv"
@@ -108,6 +109,7 @@ def fold_record(spec: GridSpec, output: Path | str, cell: Cell, fold: int) -> di
         classes=len(record.get("classes") or []) or None,
         epochs_done=run.epochs_done,
         seconds=_fold_seconds(run),
+        cpu_seconds=_number(record.get("cpu_seconds")),
         error=run.problem,
         collapsed=bool(record.get("collapsed")) if last else None,
         baseline_class=baseline.get("class"),
@@ -219,7 +221,7 @@ def as_grid_folder(path: Path | str) -> GridFolder | None:
     path = Path(path).expanduser()
     if (path / PUBLISHED_CSV).is_file() and not (path / SPEC_FILE).is_file():
         return GridFolder(path, path / PUBLISHED_CSV, path / PUBLISHED_MD, None, False)
-    if (path / SPEC_FILE).is_file() or (path / TABLE_CSV).is_file():
+    if any((path / name).is_file() for name in (SPEC_FILE, TABLE_CSV, LAUNCH_FILE)):
         return GridFolder(path, path / TABLE_CSV, path / REPORT_MD, path / TESTS_CSV, (path / RUNS_DIR).is_dir())
     return None
 

@@ -8,20 +8,23 @@ in progress has marked itself stopped.
 
 Folds run in this process by default (``training.isolation: in_process``): it saves the 7-8 s that starting
 Python, torch and Lightning costs per fold on a small CPU. ``subprocess`` isolates each fold completely.
+``training.workers: 2`` trains two folds at a time in two worker processes (with ``threads: 1`` each, the way
+to use both cores of a 2-core machine: one small network per core beats two threads fighting over one).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
-import logging
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,10 +33,21 @@ import yaml
 
 from lightning_module.grid.data_check import ScenarioData, check_grid_data
 from lightning_module.grid.estimate import TimeLeft, duration_text, predict_cells
+from lightning_module.grid.folds import (
+    INTERRUPTED,
+    FitFunction,
+    InlineExecutor,
+    call_fit,
+    fit_arguments,
+    fit_in_process,
+    fit_in_subprocess,
+    future_result,
+    pool_fit,
+)
 from lightning_module.grid.results import PROGRESS_FILE, SPEC_FILE, fold_attempts, fold_root, saved_spec
 from lightning_module.grid.spec import Cell, GridSpec, GridSpecError
 from lightning_module.grid.tables import GridTables, write_tables
-from lightning_module.runs.store import read_run
+from lightning_module.runs.store import process_running, read_run
 from lightning_module.training.run_files import (
     atomic_write_json,
     atomic_write_text,
@@ -44,18 +58,11 @@ from lightning_module.training.run_files import (
 )
 
 LOCK_FILE = ".grid.lock"
-FOLD_LOG = "train.log"
-# (fit arguments after ``fit``, attempt directory) -> None; raises when the fit itself fails.
-FitFunction = Callable[[list[str], Path], None]
 Log = Callable[[str], None]
 
 
 class GridBusy(RuntimeError):
     """Another process is running a grid into the same output folder."""
-
-
-class GridStopped(Exception):
-    """The user asked the grid to stop (Ctrl+C or SIGTERM)."""
 
 
 @dataclass(frozen=True)
@@ -91,105 +98,17 @@ def plan(spec: GridSpec, output: Path | str | None = None) -> list[FoldTask]:
     return tasks
 
 
-def fit_arguments(spec: GridSpec, cell: Cell, fold: int, attempt_dir: Path) -> list[str]:
-    """The ``fit`` arguments that train ``fold`` of ``cell`` into ``attempt_dir`` (``.../fold_<k>/version_<n>``)."""
-    version = int(attempt_dir.name.removeprefix("version_"))
-    arguments = [
-        "--seed_everything", str(spec.seed),
-        "--data.source", spec.source,
-        "--data.scenario", cell.scenario,
-        "--data.image_size", str(cell.image_size),
-        "--data.color_mode", cell.color_mode,
-        "--data.batch_size", str(spec.batch_size),
-        "--data.seed", str(spec.seed),
-        "--data.fold", str(fold),
-        "--data.n_folds", str(spec.folds),
-        "--model.backbone", cell.backbone,
-        "--model.pretrained", cell.pretrained,
-        "--model.lr", repr(spec.lr),
-        "--trainer.max_epochs", str(spec.epochs),
-        "--trainer.accelerator", spec.accelerator,
-        "--trainer.devices", "1",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.logger.init_args.save_dir", str(attempt_dir.parent.parent.resolve()),
-        "--trainer.logger.init_args.name", attempt_dir.parent.name,
-        "--trainer.logger.init_args.version", str(version),
-    ]  # fmt: skip
-    if spec.source == "synthetic":
-        arguments += ["--data.synthetic_size", str(spec.synthetic_size)]
-    if spec.group_regex:
-        arguments += ["--data.group_regex", spec.group_regex]
-    if spec.cache_dir != "auto":
-        arguments += ["--data.cache_dir", spec.cache_dir or "null"]
-    return arguments
+@dataclass(frozen=True)
+class _InFlight:
+    task: FoldTask
+    attempt_dir: Path
+    arguments: list[str]
+    label: str
+    started: float
 
 
-# ---------------------------------------------------------------------------------------------- one fold
-def fit_in_process(arguments: list[str], attempt_dir: Path) -> None:
-    """Train one fold in this process, its console output going to the attempt's ``train.log``."""
-    from lightning_module.training.cli import main as fit_main
-
-    previous_sigint = signal.getsignal(signal.SIGINT)
-    previous_argv = sys.argv
-    quiet = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
-    levels = [logger.level for logger in quiet]
-    try:
-        with _console_to(attempt_dir / FOLD_LOG):
-            for logger in quiet:
-                logger.setLevel(logging.WARNING)
-            sys.argv = sys.argv[:1]  # LightningCLI warns when it gets arguments and sees the grid's own too
-            fit_main(["fit", *arguments])
-    finally:
-        sys.argv = previous_argv
-        for logger, level in zip(quiet, levels):
-            logger.setLevel(level)
-        # Lightning ignores SIGINT after a Ctrl+C during fit; give the grid its Ctrl+C back.
-        with contextlib.suppress(ValueError):
-            signal.signal(signal.SIGINT, previous_sigint)
-        gc.collect()
-
-
-def fit_in_subprocess(arguments: list[str], attempt_dir: Path, stop: Callable[[], bool] | None = None) -> None:
-    """Train one fold as ``python -m lightning_module fit ...``; a non-zero exit raises with the log's path."""
-    command = [sys.executable, "-m", "lightning_module", "fit", *arguments]
-    with (attempt_dir / FOLD_LOG).open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            while process.poll() is None:
-                if stop is not None and stop():
-                    process.terminate()  # Lightning marks the run stopped and exits
-                try:
-                    process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    pass
-        except KeyboardInterrupt:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=60)
-            raise
-    if process.returncode != 0:
-        raise RuntimeError(f"training process exited with code {process.returncode} (see {attempt_dir / FOLD_LOG})")
-
-
-@contextlib.contextmanager
-def _console_to(path: Path) -> Iterator[None]:
-    """Send this process's stdout and stderr (file descriptors too, for C-level output) to ``path``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        with path.open("ab") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+def current_tasks(running: dict[Future, _InFlight]) -> list[FoldTask]:
+    return [flight.task for flight in running.values()]
 
 
 # ---------------------------------------------------------------------------------------------- the grid
@@ -210,12 +129,8 @@ class GridRunner:
         self.estimate = estimate
         self._stop_requested = False
         self._started_at = now_iso()
-        if fit is not None:
-            self.fit = fit
-        elif spec.isolation == "subprocess":
-            self.fit = lambda arguments, attempt_dir: fit_in_subprocess(arguments, attempt_dir, lambda: self._stop_requested)
-        else:
-            self.fit = fit_in_process
+        self._custom_fit = fit
+        self.workers = spec.workers
 
     def run(self) -> GridOutcome:
         """Run every fold not yet finished; write the tables after each fold and at the end.
@@ -241,47 +156,74 @@ class GridRunner:
         tasks = plan(spec, self.output)
         todo = [t for t in tasks if not t.finished]
         outcome = GridOutcome("finished", self.output, skipped=len(tasks) - len(todo))
+        workers = max(1, min(self.workers, len(todo)))
         self.log(f"Grid '{spec.name}': {len(spec.cells)} cells × {spec.folds} folds = {len(tasks)} folds; "
-                 f"{outcome.skipped} already finished, {len(todo)} to run -> {self.output}")  # fmt: skip
+                 f"{outcome.skipped} already finished, {len(todo)} to run -> {self.output}"
+                 + (f" ({workers} folds at a time)" if workers > 1 else ""))  # fmt: skip
         time_left = TimeLeft(predict_cells(spec, photos) if self.estimate and todo else {})
+
+        def eta(remaining: list[FoldTask]) -> float | None:
+            return time_left.seconds(t.cell.id for t in remaining) / workers if time_left.predicted else None
+
         if todo and self.estimate:
-            self.log(f"Estimated time: {duration_text(time_left.seconds(t.cell.id for t in todo))} "
-                     "(a rough guess until the first folds finish)")  # fmt: skip
+            self.log(f"Estimated time: {duration_text(eta(todo))} (a rough guess until the first folds finish)")
         done = outcome.skipped
-        self._progress("running", tasks, done, outcome, started, time_left, todo, current=None)
-        for index, task in enumerate(todo):
-            if self._stop_requested:
-                outcome.status = "stopped"
-                break
-            label = f"{task.cell.label}, fold {task.fold + 1}/{spec.folds}"
-            self._progress("running", tasks, done, outcome, started, time_left, todo[index:], current=label)
-            fold_started = time.monotonic()
-            try:
-                status, message = self._run_fold(task)
-            except (GridStopped, KeyboardInterrupt):
-                outcome.status = "stopped"
-                break
-            seconds = time.monotonic() - fold_started
-            outcome.ran += 1
-            if status == "finished":
-                done += 1
-                time_left.observe(task.cell.id, seconds)
-            else:
-                outcome.failed.append(f"{task.cell.id} fold {task.fold}: {message}")
-                message = f"FAILED ({message})"
-            left = todo[index + 1 :]
-            eta = f", about {duration_text(time_left.seconds(t.cell.id for t in left))} left" if left and self.estimate else ""
-            self.log(f"[{done}/{len(tasks)}] {label}: {message} in {duration_text(seconds)}{eta}")
-            write_tables(spec, self.output)
-        if outcome.status != "stopped" and outcome.failed:
+        pending: deque[FoldTask] = deque(todo)
+        running: dict[Future, _InFlight] = {}
+        signalled: set[int] = set()
+        pool = self._executor(workers)
+        try:
+            while running or (pending and not self._stop_requested):
+                while pending and len(running) < workers and not self._stop_requested:
+                    flight = self._start_attempt(pending.popleft())
+                    current = [f.label for f in running.values()] + [flight.label]
+                    self._progress("running", tasks, done, outcome, started, eta([*current_tasks(running), flight.task, *pending]), current)
+                    try:
+                        running[self._submit(pool, flight)] = flight
+                    except BrokenProcessPool:  # a worker died (killed for memory?): its fold failed; start afresh
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = self._executor(workers)
+                        running[self._submit(pool, flight)] = flight
+                if self._stop_requested:
+                    self._stop_running(running.values(), signalled)
+                try:
+                    finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:  # Ctrl+C reaches the workers too; collect their stopped folds
+                    self._stop_requested = True
+                    continue
+                for future in finished:
+                    flight = running.pop(future)
+                    status, message = self._conclude(flight, future_result(future))
+                    seconds = time.monotonic() - flight.started
+                    if status == "stopped":
+                        self._stop_requested = True
+                        self.log(f"[{done}/{len(tasks)}] {flight.label}: stopped")
+                        continue
+                    outcome.ran += 1
+                    if status == "finished":
+                        done += 1
+                        time_left.observe(flight.task.cell.id, seconds)
+                    else:
+                        outcome.failed.append(f"{flight.task.cell.id} fold {flight.task.fold}: {message}")
+                        message = f"FAILED ({message})"
+                    left = eta([*current_tasks(running), *pending]) if (pending or running) else None
+                    after = f", about {duration_text(left)} left" if left is not None and not self._stop_requested else ""
+                    self.log(f"[{done}/{len(tasks)}] {flight.label}: {message} in {duration_text(seconds)}{after}")
+                    write_tables(spec, self.output)
+                    self._progress("running", tasks, done, outcome, started, left, [f.label for f in running.values()])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self._stop_requested and done < len(tasks):
+            outcome.status = "stopped"
+        elif outcome.failed:
             outcome.status = "incomplete"
         outcome.seconds = time.monotonic() - started
         outcome.tables = write_tables(spec, self.output)
-        self._progress(outcome.status, tasks, done, outcome, started, time_left, [], current=None)
+        self._progress(outcome.status, tasks, done, outcome, started, None, [])
         return outcome
 
-    def _run_fold(self, task: FoldTask) -> tuple[str, str]:
-        """Train one fold; returns (status, what to tell the user). Raises GridStopped when the user stopped it."""
+    def _start_attempt(self, task: FoldTask) -> _InFlight:
+        """Claim a fresh attempt directory for ``task`` and mark it starting, with the command that reproduces it."""
         root = fold_root(self.output, task.cell, task.fold)
         attempt_dir = root / f"version_{claim_next_version(root)}"
         arguments = fit_arguments(self.spec, task.cell, task.fold, attempt_dir)
@@ -297,28 +239,53 @@ class GridRunner:
             **task.cell.as_dict(),
             max_epochs=self.spec.epochs,
         )
-        error: str | None = None
-        try:
-            self.fit(arguments, attempt_dir)
-        except KeyboardInterrupt:
-            self._mark_ended(attempt_dir, "stopped", None)
-            raise GridStopped from None
-        except SystemExit as exit_:  # Lightning exits after Ctrl+C; the argument parser exits on bad arguments
-            error = f"exited with code {exit_.code} (see {attempt_dir / FOLD_LOG})"
-        except Exception as exception:  # a crash in one fold is recorded, not fatal
-            error = f"{type(exception).__name__}: {exception}"
+        label = f"{task.cell.label}, fold {task.fold + 1}/{self.spec.folds}"
+        return _InFlight(task, attempt_dir, arguments, label, time.monotonic())
+
+    def _submit(self, pool: Any, flight: _InFlight) -> Future:
+        if isinstance(pool, InlineExecutor):
+            return pool.submit(call_fit, self._inline_fit, flight.arguments, flight.attempt_dir)
+        if self._custom_fit is not None:  # must then be a module-level function (it is sent to the workers)
+            return pool.submit(call_fit, self._custom_fit, flight.arguments, flight.attempt_dir)
+        return pool.submit(pool_fit, flight.arguments, flight.attempt_dir, self.spec.threads, self.spec.isolation)
+
+    def _executor(self, workers: int) -> Any:
+        if workers == 1:
+            return InlineExecutor()
+        # Spawned, not forked: a fork of a process that has run torch can deadlock in its thread pools.
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def _inline_fit(self, arguments: list[str], attempt_dir: Path) -> None:
+        if self._custom_fit is not None:
+            self._custom_fit(arguments, attempt_dir)
+        elif self.spec.isolation == "subprocess":
+            fit_in_subprocess(arguments, attempt_dir, lambda: self._stop_requested, self.spec.threads)
+        else:
+            fit_in_process(arguments, attempt_dir, self.spec.threads)
+
+    def _stop_running(self, flights: Iterable[_InFlight], signalled: set[int]) -> None:
+        """Send SIGTERM to the training processes of folds in flight in worker processes (once each)."""
+        for flight in flights:
+            pid = (read_json(flight.attempt_dir / "run.json") or {}).get("pid")
+            if isinstance(pid, int) and pid != os.getpid() and pid not in signalled and process_running(pid):
+                signalled.add(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+    def _conclude(self, flight: _InFlight, error: str | None) -> tuple[str, str]:
+        """The fold's outcome from its run.json and the error its fit raised: (status, what to tell the user)."""
+        attempt_dir = flight.attempt_dir
         run = read_run(attempt_dir)
         if run.status == "finished" and error is None:
-            last = run.last
             baseline = run.baseline.get("bal_acc")
-            score = last.get("val/bal_acc")
+            score = run.last.get("val/bal_acc")
             text = f"val bal. acc. {score:.3f}" if isinstance(score, (int, float)) else "finished"
             if isinstance(baseline, (int, float)):
                 text += f" (baseline {baseline:.3f})"
             return "finished", text
-        if run.status == "stopped" or self._stop_requested:
+        if run.status == "stopped" or error == INTERRUPTED or self._stop_requested:
             self._mark_ended(attempt_dir, "stopped", None)
-            raise GridStopped
+            return "stopped", "stopped"
         message = error or run.problem or f"ended as {run.status}"
         self._mark_ended(attempt_dir, "failed", message)
         return "failed", message
@@ -331,12 +298,11 @@ class GridRunner:
         update_run_json(attempt_dir, status=status, error=error or record.get("error"), pid=None)
 
     def _progress(self, status: str, tasks: list[FoldTask], done: int, outcome: GridOutcome, started: float,
-                  time_left: TimeLeft, remaining: list[FoldTask], current: str | None) -> None:  # fmt: skip
-        eta = time_left.seconds(t.cell.id for t in remaining) if remaining and time_left.predicted else None
+                  eta: float | None, current: list[str]) -> None:  # fmt: skip
         atomic_write_json(self.output / PROGRESS_FILE, {
             "name": self.spec.name, "status": status, "pid": os.getpid() if status == "running" else None,
             "started": self._started_at, "updated": now_iso(), "total": len(tasks), "done": done,
-            "ran": outcome.ran, "failed": len(outcome.failed), "failures": outcome.failed[-20:], "current": current,
+            "ran": outcome.ran, "failed": len(outcome.failed), "failures": outcome.failed[-20:], "current": " · ".join(current) or None,
             "eta_seconds": round(eta, 1) if eta is not None else None,
             "elapsed_seconds": round(time.monotonic() - started, 1),
         })  # fmt: skip
@@ -438,5 +404,6 @@ def estimate_grid(spec: GridSpec, output: Path | str | None = None, time_steps: 
     todo = [t for t in tasks if not t.finished]
     seconds = None
     if todo and time_steps:
-        seconds = TimeLeft(predict_cells(spec, {s: d.photos for s, d in data.items()})).seconds(t.cell.id for t in todo)
+        predicted = TimeLeft(predict_cells(spec, {s: d.photos for s, d in data.items()}))
+        seconds = predicted.seconds(t.cell.id for t in todo) / max(1, min(spec.workers, len(todo)))
     return GridEstimate(tasks, todo, seconds, data)

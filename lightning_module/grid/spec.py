@@ -37,7 +37,7 @@ AXIS_FIELD = {"scenarios": "scenario", "image_sizes": "image_size", "color_modes
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": ("name", "output", "seed", "folds", "grid", "training", "data"),
     "grid": AXES,
-    "training": ("epochs", "batch_size", "lr", "accelerator", "isolation"),
+    "training": ("epochs", "batch_size", "lr", "accelerator", "isolation", "threads", "workers"),
     "data": ("source", "synthetic_size", "group_regex", "cache_dir"),
 }
 
@@ -93,6 +93,8 @@ class GridSpec:
     lr: float = 1e-3
     accelerator: str = "auto"
     isolation: str = "in_process"
+    threads: int | None = None
+    workers: int = 1
     source: str = "synthetic"
     synthetic_size: int = 458
     group_regex: str | None = None
@@ -144,7 +146,8 @@ class GridSpec:
             "folds": self.folds,
             "grid": {axis: list(getattr(self, axis)) for axis in AXES},
             "training": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                         "accelerator": self.accelerator, "isolation": self.isolation},
+                         "accelerator": self.accelerator, "isolation": self.isolation,
+                         "threads": self.threads if self.threads is not None else "auto", "workers": self.workers},
             "data": {"source": self.source, "synthetic_size": self.synthetic_size, "group_regex": self.group_regex,
                      "cache_dir": self.cache_dir},
         }  # fmt: skip
@@ -212,6 +215,8 @@ def parse_grid_spec(raw: Any, origin: str = "<grid>") -> GridSpec:
         lr=reader.number(training, "training.lr", 1e-3, above=0.0, below=10.0),
         accelerator=reader.one_of(training, "training.accelerator", ACCELERATORS, "auto"),
         isolation=reader.one_of(training, "training.isolation", ISOLATIONS, "in_process"),
+        threads=reader.threads(training, "training.threads"),
+        workers=reader.integer(training, "training.workers", 1, minimum=1, maximum=64),
         source=reader.source(data, "data.source"),
         synthetic_size=reader.integer(data, "data.synthetic_size", 458, minimum=10, maximum=1_000_000),
         group_regex=reader.regex(data, "data.group_regex"),
@@ -321,6 +326,14 @@ class _Reader:
         if not above < value < below:
             raise self.fail(key, f"must be above {above:g} and below {below:g}, got {value}")
         return float(value)
+
+    def threads(self, section: dict[str, Any], key: str) -> int | None:
+        value = section.get(key.split(".")[-1], "auto")
+        if value in ("auto", None):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+            raise self.fail(key, f"must be 'auto' or a whole number of CPU threads from 1 to 256, got {_show(value)}")
+        return value
 
     def one_of(self, section: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
         value = section.get(key.split(".")[-1], default)

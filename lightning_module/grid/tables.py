@@ -20,7 +20,6 @@ import pandas as pd
 from lightning_module.grid.results import (
     FOLDS_CSV,
     HEADLINE,
-    METRIC_LABELS,
     METRICS,
     REPORT_MD,
     TABLE_CSV,
@@ -28,7 +27,7 @@ from lightning_module.grid.results import (
     collect_folds,
 )
 from lightning_module.grid.spec import AXIS_FIELD, AXES, GridSpec
-from lightning_module.grid.stats import ALPHA, CONFIDENCE, holm, summarize, welch_test
+from lightning_module.grid.stats import ALPHA, holm, summarize, welch_test
 from lightning_module.training.run_files import atomic_write_text
 
 BASELINE_RULE = (
@@ -75,6 +74,8 @@ def cell_table(spec: GridSpec, folds: pd.DataFrame) -> pd.DataFrame:
             row[f"{HEADLINE}_mean"], row[f"{HEADLINE}_ci_low"], row["baseline_bal_acc"], row["folds_done"]
         )
         row["train_seconds"] = round(float(finished["seconds"].sum()), 1) if len(finished) else 0.0
+        cpu = finished["cpu_seconds"].dropna() if len(finished) and "cpu_seconds" in finished.columns else []
+        row["cpu_seconds"] = round(float(sum(cpu)), 1) if len(cpu) == len(finished) and len(cpu) else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -169,6 +170,8 @@ def markdown_report(spec: GridSpec, tables: GridTables) -> str:
     constant = [f"{AXIS_TITLES[f].lower()} {_axis_text(f, getattr(spec, a)[0])}" for a, f in AXIS_FIELD.items()
                 if f not in varying]  # fmt: skip
     done = int(cells["folds_done"].sum()) if len(cells) else 0
+    seconds = float(cells["train_seconds"].sum()) if len(cells) else 0.0
+    cpu = float(cells["cpu_seconds"].sum()) if len(cells) and cells["cpu_seconds"].notna().all() else None
     planned = len(spec.cells) * spec.folds
     lines = [
         f"# Grid study: {spec.name}",
@@ -176,6 +179,9 @@ def markdown_report(spec: GridSpec, tables: GridTables) -> str:
         f"{len(spec.cells)} cells × {spec.folds}-fold stratified group cross-validation ({done} of {planned} folds "
         f"finished); {spec.epochs} epoch{'s' if spec.epochs != 1 else ''} per fold, batch {spec.batch_size}, learning rate {spec.lr:g}, seed {spec.seed}; "
         f"data: {_source_text(spec)}." + (f" Every cell: {', '.join(constant)}." if constant else ""),
+        "",
+        f"Training time: {seconds / 60:.1f} min (the finished folds' wall times added up, set-up included)"
+        + (f"; CPU time {cpu / 60:.1f} min" if cpu else "") + ".",
         "",
         "Scores are each fold's **last-epoch** validation scores (no test split exists in k-fold; picking the best epoch "
         "on the validation fold would flatter every cell). Shown: mean ± sample SD over folds; 95 % CI of the mean from "
@@ -246,7 +252,13 @@ def _axis_text(field: str, value: Any) -> str:
 
 def _source_text(spec: GridSpec) -> str:
     if spec.source == "synthetic":
-        return f"the built-in synthetic dataset ({spec.synthetic_size} photos, seed {spec.seed})"
+        try:
+            from lightning_module.synthetic import GENERATOR_VERSION
+
+            version = f", generator version {GENERATOR_VERSION}"
+        except ImportError:
+            version = ""
+        return f"the built-in synthetic dataset ({spec.synthetic_size} photos, seed {spec.seed}{version})"
     return f"`{spec.source}`"
 
 
@@ -312,35 +324,41 @@ def varying_fields(cells: pd.DataFrame) -> list[str]:
     return fields if "scenario" in fields else ["scenario", *fields]
 
 
-def display_table(cells: pd.DataFrame) -> pd.DataFrame:
-    """The results table as a reader sees it: formatted text, the varying axes first, a verdict column."""
-    fields = [f for f in varying_fields(cells) if f in cells.columns]
+def display_table(cells: pd.DataFrame, fields: list[str] | None = None) -> pd.DataFrame:
+    """The results table as a reader sees it: formatted text, the axes ``fields`` first (default: those that
+    vary in ``cells``), a verdict column."""
+    fields = [f for f in (fields or varying_fields(cells)) if f in cells.columns]
     rows = []
     for _, row in cells.iterrows():
         verdict = as_flag(row.get("no_better_than_baseline"))
         shown = {AXIS_TITLES[f]: _axis_text(f, row[f]) for f in fields}
         failed = int(row.get("folds_failed") or 0)
+        done, planned = int(row["folds_done"]), int(row["folds_planned"])
+        verdict_text = {True: "✗ no better than baseline", False: "✓ beats baseline", None: "–"}[verdict]
+        if verdict is not None and done < planned:
+            verdict_text += " (so far)"
         shown.update({
-            "Folds": f"{int(row['folds_done'])}/{int(row['folds_planned'])}" + (f" ({failed} failed)" if failed else ""),
+            "Folds": f"{done}/{planned}" + (f" ({failed} failed)" if failed else ""),
             "Balanced acc.": _pm(row, "bal_acc"), "95 % CI": _ci(row, "bal_acc"),
-            "Baseline bal. acc.": _f(row.get("baseline_bal_acc")),
-            "Verdict": {True: "✗ no better than baseline", False: "✓ beats baseline", None: "–"}[verdict],
-            "Accuracy": _pm(row, "acc"), "Baseline acc.": _f(row.get("baseline_acc_mean")),
+            "Baseline bal. acc.": _f(row.get("baseline_bal_acc")), "Verdict": verdict_text,
+            "Macro F1": _pm(row, "macro_f1"), "Accuracy": _pm(row, "acc"),
+            "Baseline acc.": _f(row.get("baseline_acc_mean")),
+            "Collapsed folds": f"{int(row['collapsed_folds'])}/{done}",
             "Macro precision": _pm(row, "macro_precision"), "Macro recall": _pm(row, "macro_recall"),
-            "Macro F1": _pm(row, "macro_f1"),
-            "Collapsed folds": f"{int(row['collapsed_folds'])}/{int(row['folds_done'])}",
         })  # fmt: skip
         rows.append(shown)
     return pd.DataFrame(rows)
 
 
-def display_tests(tests: pd.DataFrame) -> pd.DataFrame:
-    """The Welch comparisons as text columns."""
+def display_tests(tests: pd.DataFrame, testable_only: bool = True) -> pd.DataFrame:
+    """The Welch comparisons as text columns; ``testable_only`` leaves out pairs with fewer than two folds a side."""
     rows = []
     for _, r in tests.iterrows():
+        if testable_only and (int(r["n_a"]) < 2 or int(r["n_b"]) < 2):
+            continue
         axis = str(r["axis"])
         rows.append({
-            "Between": AXIS_PLURALS.get(axis, axis), "Held fixed": r["held_fixed"] if not _nan(r["held_fixed"]) else "–",
+            "Between": AXIS_PLURALS.get(axis, axis), "Held fixed": "–" if pd.isna(r["held_fixed"]) else str(r["held_fixed"]),
             "Compared": f"{_axis_text(axis, r['a'])} vs {_axis_text(axis, r['b'])}",
             "Means": f"{_f(r['mean_a'])} vs {_f(r['mean_b'])}", "Difference": _signed(r["difference"]),
             "t": _f(r["t"], 2), "df": _f(r["df"], 1), "p": _p(r["p"]), "p (Holm)": _p(r["p_holm"]),

@@ -45,6 +45,69 @@ def _epoch_metrics(num_classes: int) -> MetricCollection:
     )
 
 
+class TrainingTally:
+    """The training steps' loss and confusion counts for one epoch, kept on the model's device.
+
+    Updating it never waits for the GPU. torchmetrics' per-step input checks and its bincount read values back
+    to the host, and each such read stalls the CPU until the GPU has caught up, so it can no longer queue the
+    next step's work ahead: a fast GPU fed by a slow CPU then idles between steps. The epoch's metrics come
+    from the counts at the end, with torchmetrics' definitions (see :func:`metrics_from_confusion`).
+
+    Deliberately not an ``nn.Module`` with buffers: DDP copies rank zero's buffers to every process at each
+    forward pass, which would overwrite each process's own counts.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.classes = torch.arange(num_classes)
+        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        self.loss_sum = torch.zeros(())
+        self.photos = 0
+
+    @torch.no_grad()
+    def update(self, loss: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor) -> None:
+        if self.confusion.device != labels.device:
+            self.classes, self.confusion, self.loss_sum = (t.to(labels.device) for t in (self.classes, self.confusion, self.loss_sum))
+        truth = labels[:, None, None] == self.classes[None, :, None]
+        guess = predicted[:, None, None] == self.classes[None, None, :]
+        self.confusion += (truth & guess).sum(0)
+        self.loss_sum += loss.detach().float() * len(labels)
+        self.photos += len(labels)
+
+    def reset(self) -> None:
+        self.confusion.zero_()
+        self.loss_sum.zero_()
+        self.photos = 0
+
+
+def metrics_from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """acc, bal_acc, macro precision/recall/F1 from counts (rows true, columns predicted), as torchmetrics
+    computes them: a zero denominator gives 0, and classes neither present nor predicted are left out of the
+    macro means."""
+    counts = confusion.double()
+    tp = counts.diagonal()
+    fn = counts.sum(1) - tp
+    fp = counts.sum(0) - tp
+
+    def ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+        return torch.where(denominator > 0, numerator / denominator.clamp(min=1), torch.zeros_like(numerator))
+
+    recall, precision, f1 = ratio(tp, tp + fn), ratio(tp, tp + fp), ratio(2 * tp, 2 * tp + fp + fn)
+    seen = (tp + fp + fn > 0).double()
+
+    def macro(per_class: torch.Tensor) -> torch.Tensor:
+        return (per_class * seen).sum() / seen.sum().clamp(min=1)
+
+    values = {
+        "acc": tp.sum() / counts.sum().clamp(min=1),
+        "bal_acc": macro(recall),
+        "macro_precision": macro(precision),
+        "macro_recall": macro(recall),
+        "macro_f1": macro(f1),
+    }
+    return {k: v.float() for k, v in values.items()}
+
+
 def _per_class_metrics(num_classes: int) -> MetricCollection:
     return MetricCollection(
         {
@@ -110,8 +173,7 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         if pretrained not in ("none", "imagenet"):
             self.transferred_from = transfer_weights(self.network, Path(pretrained).expanduser(), backbone)
         self.register_buffer("loss_weights", torch.ones(num_classes))
-        self.train_metrics = _epoch_metrics(num_classes)
-        self.train_loss = MeanMetric()
+        self.train_tally = TrainingTally(num_classes)
         self.val_metrics = _epoch_metrics(num_classes)
         self.val_per_class = _per_class_metrics(num_classes)
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
@@ -179,8 +241,7 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         images, labels, _ = batch
         logits = self.network(images)
         loss = self._loss(logits, labels)
-        self.train_loss.update(loss.detach(), weight=len(labels))
-        self.train_metrics.update(logits.detach().argmax(1), labels)
+        self.train_tally.update(loss, logits.detach().argmax(1), labels)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -210,11 +271,8 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
     # ------------------------------------------------------------------------------------------ epoch ends
     def on_validation_epoch_end(self) -> None:
         # Train and validation metrics of an epoch are logged together so metrics.csv gets one row per epoch.
-        if not self.trainer.sanity_checking and self.train_loss.update_count > 0:
-            self.log("train/loss", self.train_loss.compute())
-            self.log_dict({f"train/{k}": v for k, v in self.train_metrics.compute().items()})
-            self.train_loss.reset()
-            self.train_metrics.reset()
+        if not self.trainer.sanity_checking and self.train_tally.photos > 0:
+            self._log_training_epoch()
         values = {f"val/{k}": v for k, v in self.val_metrics.compute().items()}
         values["val/loss"] = self.val_loss.compute()
         for metric, per_class in self.val_per_class.compute().items():
@@ -245,6 +303,17 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         self.last_test_confusion = self.test_confusion.compute().cpu().numpy()
         for metric in (self.test_metrics, self.test_per_class, self.test_confusion, self.test_loss):
             metric.reset()
+
+    def _log_training_epoch(self) -> None:
+        tally = self.train_tally
+        confusion, loss_sum = tally.confusion, tally.loss_sum
+        photos = torch.tensor(float(tally.photos), device=loss_sum.device)
+        if self.trainer.world_size > 1:  # every process counted its own share of the batches
+            strategy = self.trainer.strategy
+            confusion, loss_sum, photos = (strategy.reduce(t.clone(), reduce_op="sum") for t in (confusion, loss_sum, photos))
+        self.log("train/loss", loss_sum / photos)
+        self.log_dict({f"train/{k}": v for k, v in metrics_from_confusion(confusion).items()})
+        tally.reset()
 
     def _gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Every process's rows, concatenated. Processes may hold different counts (the validation sampler

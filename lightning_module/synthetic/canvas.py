@@ -102,6 +102,16 @@ class Canvas:
             if math.isfinite(x0) and box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
                 self.boxes[name] = box
 
+    def include_ellipse(self, cx: float, cy: float, rx: float, ry: float) -> None:
+        """Extend the current box over an area without drawing (e.g. where dieback removed leaves)."""
+        x, y = self.pt(cx, cy)
+        sx, sy = rx * self.scale, ry * self.scale
+        self._extend(((x - sx, y - sy), (x + sx, y + sy)), 1.0)
+
+    def include_points(self, points: Sequence[Point]) -> None:
+        """Extend the current box over a polygon's area without drawing it."""
+        self._extend(self.pts(points), 1.0)
+
     # -- primitives ------------------------------------------------------------------------------------------
     def polygon(self, points: Sequence[Point], fill: RGB, outline: RGB | None = None) -> None:
         p = self.pts(points)

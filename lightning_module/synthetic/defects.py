@@ -98,7 +98,8 @@ def draw_fungal_conks(canvas: Canvas, tree, severity: float, rng: random.Random)
             ry = rx * rng.uniform(0.4, 0.55)
             canvas.chord(x, y, rx, ry, 180, 360, fill=tree.light(base))
             canvas.ellipse(x, y, rx, ry * 0.22, fill=tree.light((235, 225, 200)))
-            canvas.chord(x, y - ry * 0.35, rx * 0.75, ry * 0.5, 180, 360, fill=tree.light(_jitter((150, 104, 60), rng, 15)))
+            band = tree.light(_jitter((150, 104, 60), rng, 15))
+            canvas.chord(x, y - ry * 0.35, rx * 0.75, ry * 0.5, 180, 360, fill=band)
 
 
 def draw_root_plate_heave(canvas: Canvas, tree, severity: float, rng: random.Random) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from .defects import DEFECTS
 from .domains import parse_domain
 from .exif import exif_bytes
-from .options import GENERATOR_VERSION, SynthOptions
+from .options import SynthOptions
 from .render import render
 from .scoring import class_counts, class_names, neighbour_label, risk_score
 from .spec import rng_for, sample_photo, sample_tree
@@ -334,6 +334,10 @@ def ensure_synthetic_dataset(out_dir: Path, n: int = 458, seed: int = 0, **optio
     with other options or a folder of the user's own files. Safe when several processes call it at once.
     """
     workers = options.pop("workers", 1)
+    unknown = set(options) - set(SynthOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"Unknown synthetic-dataset option(s) {sorted(unknown)}; known: "
+                        f"{', '.join(SynthOptions.__dataclass_fields__)}, workers.")
     synth = SynthOptions(n=n, seed=seed, **options)
     out_dir = Path(out_dir)
     state, _ = inspect_dataset(out_dir, synth)
@@ -369,6 +373,6 @@ def read_manifest(out_dir: Path) -> list[dict]:
 
 
 __all__ = [
-    "GENERATOR_VERSION", "MANIFEST_COLUMNS", "ensure_synthetic_dataset", "generate_dataset", "inspect_dataset",
+    "MANIFEST_COLUMNS", "ensure_synthetic_dataset", "generate_dataset", "inspect_dataset",
     "plan_trees", "read_config", "read_manifest",
 ]

@@ -48,7 +48,9 @@ class SynthOptions:
             raise ValueError(f"label_noise is the share of labels flipped, from 0 up to (not including) 1; "
                              f"got {self.label_noise!r}.")
         if not 1 <= self.photos_per_tree <= MAX_PHOTOS_PER_TREE:
-            raise ValueError(f"photos_per_tree must be between 1 and {MAX_PHOTOS_PER_TREE}, got {self.photos_per_tree}.")
+            raise ValueError(
+                f"photos_per_tree must be between 1 and {MAX_PHOTOS_PER_TREE}, got {self.photos_per_tree}."
+            )
         if not isinstance(self.include_imminent, bool):
             raise ValueError(f"include_imminent must be true or false, got {self.include_imminent!r}.")
         # Normalise so "Winter+Dusk" and "dusk+winter" are the same dataset.

@@ -7,7 +7,6 @@ drawing one part never changes another.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +58,8 @@ def sky_colours(sky: str, rng: random.Random) -> tuple[RGB, RGB]:
         return (top[0], top[0] + 3, top[0] + 8), (208 + j(-10, 10), 210 + j(-10, 10), 214 + j(-10, 10))
     if sky == "dusk":
         return (45 + j(-10, 15), 52 + j(-10, 15), 105 + j(-15, 20)), (240 + j(-15, 10), 150 + j(-25, 30), 90 + j(-20, 20))
-    return (70 + j(-20, 25), 125 + j(-20, 25), 205 + j(-15, 30)), (185 + j(-15, 20), 210 + j(-12, 15), 235 + j(-10, 15))
+    top = (70 + j(-20, 25), 125 + j(-20, 25), 205 + j(-15, 30))
+    return top, (185 + j(-15, 20), 210 + j(-12, 15), 235 + j(-10, 15))
 
 
 def draw_sky(canvas: Canvas, scene: SceneParams, rng: random.Random) -> RGB:
@@ -72,7 +72,8 @@ def draw_sky(canvas: Canvas, scene: SceneParams, rng: random.Random) -> RGB:
     mix = np.clip(rows, 0.0, 1.0) ** 0.8
     column = (np.array(top, np.float32) * (1 - mix) + np.array(horizon, np.float32) * mix).astype(np.uint8)
     canvas.image.paste(Image.fromarray(column.reshape(h, 1, 3)).resize((w, h), Image.Resampling.NEAREST))
-    n_clouds = {"clear": rng.choice((0, 0, 1, 2, 3)), "overcast": rng.randint(3, 6), "dusk": rng.randint(0, 3)}[scene.sky]
+    counts = {"clear": (0, 0, 1, 2, 3), "overcast": (3, 4, 5, 6), "dusk": (0, 1, 2, 3)}
+    n_clouds = rng.choice(counts[scene.sky])
     for _ in range(n_clouds):
         cx, cy = rng.uniform(-50, 690), rng.uniform(-30, max(0.0, scene.horizon - 30))
         if scene.sky == "dusk":

@@ -63,16 +63,31 @@ _PREVALENCE: dict[str, float] = {
     "wire_contact": 0.6,
 }
 
+# Which defect leads (is the worst) on a tree that has any: mostly the ones visible from the road at a glance
+# (lean, bare top, hanger, cavity, dead limbs, crack), as in the lab's photos of risky trees.
+_LEAD_PREVALENCE: dict[str, float] = {
+    "lean": 1.3,
+    "trunk_crack": 0.9,
+    "cavity": 1.1,
+    "dead_limbs": 1.0,
+    "hanging_branch": 1.1,
+    "crown_dieback": 1.3,
+    "codominant_stems": 0.5,
+    "root_plate_heave": 0.4,
+    "fungal_conks": 0.5,
+    "wire_contact": 0.3,
+}
+
 # How many defects a tree of each class carries: (count, probability) pairs. More defects go with riskier classes,
 # as in the field; the score, not the count, decides the class.
 _DEFECT_COUNTS: dict[str, tuple[tuple[int, float], ...]] = {
     "Improbable": ((1, 0.8), (2, 0.2)),
-    "Possible": ((1, 0.35), (2, 0.45), (3, 0.20)),
-    "Probable": ((2, 0.35), (3, 0.40), (4, 0.25)),
+    "Possible": ((1, 0.45), (2, 0.45), (3, 0.10)),
+    "Probable": ((2, 0.25), (3, 0.45), (4, 0.30)),
     "Imminent": ((3, 0.40), (4, 0.40), (5, 0.20)),
 }
 # Share of Improbable trees with no defect at all.
-_SOUND_SHARE = 0.45
+_SOUND_SHARE = 0.5
 # Scores are drawn from these ranges: inside each class's interval and away from its edges, so that a tree's
 # class is clear from its defects (set label_noise to add ambiguity). The upper end of Probable depends on
 # whether Imminent exists.
@@ -84,7 +99,7 @@ _TARGETS: dict[str, tuple[float, float]] = {
 }
 _PROBABLE_WITH_IMMINENT = (0.62, 0.76)
 # No defect of an Improbable tree is worse than this (its score then falls lower in the class, never out of it).
-_IMPROBABLE_MAX = 0.3
+_IMPROBABLE_MAX = 0.2
 
 
 def class_names(include_imminent: bool = False) -> list[str]:
@@ -149,10 +164,12 @@ def _pick_count(label: str, rng: random.Random) -> int:
 
 
 def _pick_defects(k: int, rng: random.Random, exclude: Sequence[str] = ()) -> list[str]:
+    """``k`` different defects; the first by how often each leads, the rest by how common each is."""
     pool = [d for d in DEFECTS if d not in exclude]
     chosen: list[str] = []
     while len(chosen) < k and pool:
-        weights = [_PREVALENCE[d] for d in pool]
+        prevalence = _LEAD_PREVALENCE if not chosen and not exclude else _PREVALENCE
+        weights = [prevalence[d] for d in pool]
         pick = rng.choices(pool, weights)[0]
         pool.remove(pick)
         chosen.append(pick)
@@ -191,11 +208,12 @@ def sample_severities(label: str, rng: random.Random, include_imminent: bool = F
     if "root_plate_heave" in chosen and "lean" not in chosen and rng.random() < 0.7:
         chosen.append("lean")
     # The first-picked defect leads; the others are weaker, so a risky tree shows at least one severe defect.
-    direction = {d: (1.0 if i == 0 else rng.uniform(0.3, 0.75)) for i, d in enumerate(chosen)}
+    spread = (0.45, 0.85) if label in ("Probable", "Imminent") else (0.3, 0.75)
+    direction = {d: (1.0 if i == 0 else rng.uniform(*spread)) for i, d in enumerate(chosen)}
     while True:
         if risk_score(dict.fromkeys(direction, 1.0)) < target:
             extra = _pick_defects(1, rng, exclude=list(direction))
-            direction[extra[0]] = rng.uniform(0.3, 0.75)
+            direction[extra[0]] = rng.uniform(*spread)
             continue
         solved = _solve_scale(direction, target)
         weak = [d for d, s in solved.items() if s < PRESENT_MIN + 0.01]

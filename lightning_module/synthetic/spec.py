@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from .canvas import RGB
-from .defects import DEFECTS
 from .domains import Domain
 from .lighting import Lighting, lighting_for
 from .scene import SceneParams
@@ -93,7 +92,7 @@ def _tree_params(rng: random.Random, season: str, view: str, base: tuple[float, 
         base=base,
         height=height,
         trunk_frac=trunk_frac,
-        width_frac=rng.uniform(0.075, 0.105),
+        width_frac=rng.uniform(0.085, 0.115),
         crown_frac=rng.uniform(0.16, 0.22) if conifer else rng.uniform(0.24, 0.33),
         lean_dir=lean_dir,
         natural_tilt=rng.uniform(-2.0, 2.0),
@@ -110,10 +109,10 @@ def sample_tree(seed: int, index: int, label: str, domain: Domain, include_immin
     """Draw one tree of class ``label`` and its street, light, place and time."""
     rng = rng_for(seed, index, "tree")
     severities = sample_severities(label, rng_for(seed, index, "severity"), include_imminent)
-    season = domain.season or ("winter" if rng.random() < 0.25 else "summer")
+    season = domain.season or ("winter" if rng.random() < 0.2 else "summer")
     sky = {"noon": "clear", None: None}.get(domain.sky, domain.sky)
     if sky is None:
-        sky = rng.choices(("clear", "overcast", "dusk"), (0.5, 0.35, 0.15))[0]
+        sky = rng.choices(("clear", "overcast", "dusk"), (0.55, 0.35, 0.1))[0]
     view = domain.view
     lighting = lighting_for(sky, rng.uniform(0.9, 1.1))
     base_y = rng.uniform(395, 450) if view == "phone" else rng.uniform(370, 430)
@@ -167,7 +166,8 @@ def _scene(rng: random.Random, model, contact: bool, season: str, sky: str, view
     cx = model.contact_x
     u = min(1.0, abs(cx - pole_x) / span)
     sag_here = sag * 4 * u * (1 - u)
-    crown_low = max([c.y + c.r for c in model.clusters] + [t.left[1] for t in model.tiers] + [model.trunk_point(1.0)[1]])
+    lows = [c.y + c.r for c in model.clusters] + [t.left[1] for t in model.tiers]
+    crown_low = max([*lows, model.trunk_point(1.0)[1]])
     if contact:
         target = crown_top + rng.uniform(0.15, 0.3) * (crown_low - crown_top)
         drop = 0.0
@@ -238,4 +238,4 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(high, max(low, value))
 
 
-__all__ = ["DEFECTS", "PhotoSpec", "TreeSpec", "rng_for", "sample_photo", "sample_tree"]
+__all__ = ["PhotoSpec", "TreeSpec", "rng_for", "sample_photo", "sample_tree"]

@@ -102,10 +102,12 @@ class TreeModel:
     lean_severity: float = 0.0
     codominant_severity: float = 0.0
     dieback_severity: float = 0.0
+    dieback_cut: float = math.inf  # axial height above which the crown is dead (inf: no dieback)
     stems: list[_Stem] = field(default_factory=list)
     branches: list[_Branch] = field(default_factory=list)
     clusters: list[_Cluster] = field(default_factory=list)
     tiers: list[_Tier] = field(default_factory=list)
+    shed: list[_Cluster] = field(default_factory=list)  # leaf masses lost to dieback (part of its box)
 
     # -- derived quantities used by the defect drawers ----------------------------------------------------
     @property
@@ -337,14 +339,16 @@ def _apply_dieback(model: TreeModel, severity: float) -> None:
     top = max(heights)
     bottom = model.trunk_length
     cut = top - (0.1 + 0.55 * severity) * (top - bottom)
-    model.clusters = [c for c in model.clusters if model.axial_height(c.x, c.y) + c.r * 0.3 < cut]
+    alive = [c for c in model.clusters if model.axial_height(c.x, c.y) + c.r * 0.3 < cut]
+    model.shed = [c for c in model.clusters if model.axial_height(c.x, c.y) + c.r * 0.3 >= cut]
+    model.clusters = alive
     for b in model.branches:
         if model.axial_height(*b.points[-1]) > cut:
             b.dead = True
     # Dead twigs break off: the finest dead branches of a leafless crown are gone, leaving stubs.
     if not model.params.leaf_on:
         model.branches = [b for b in model.branches if not (b.dead and b.depth >= 3)]
-    model.dieback_cut = cut  # type: ignore[attr-defined]
+    model.dieback_cut = cut
 
 
 # -- drawing ----------------------------------------------------------------------------------------------------
@@ -367,6 +371,8 @@ def draw_tree(canvas: Canvas, model: TreeModel, rng: random.Random) -> None:
         _draw_foliage(canvas, model)
     if model.dieback_severity > 0:
         with canvas.recording("crown_dieback"):
+            for c in model.shed:
+                canvas.include_ellipse(c.x, c.y, c.r * 1.2, c.r * 1.2)
             for b in model.branches:
                 if b.dead:
                     canvas.line(b.points, fill=light(DEAD_WOOD), width=max(1.0, b.width * 0.9))
@@ -435,7 +441,7 @@ def _draw_foliage(canvas: Canvas, model: TreeModel) -> None:
 
 
 def _draw_tiers(canvas: Canvas, model: TreeModel, dead: bool) -> None:
-    cut = getattr(model, "dieback_cut", math.inf)
+    cut = model.dieback_cut
     dark, mid, bright, _ = (model.light(c) for c in model.params.foliage)
     sun = model.params.sun_side
     for t in model.tiers:
@@ -443,6 +449,7 @@ def _draw_tiers(canvas: Canvas, model: TreeModel, dead: bool) -> None:
         if is_dead != dead:
             continue
         if dead:
+            canvas.include_points([t.left, t.apex, t.right, *t.bottom])  # its needles are gone: part of the box
             grey = model.light(DEAD_WOOD)
             canvas.line([t.centre, t.left], fill=grey, width=1.5)
             canvas.line([t.centre, t.right], fill=grey, width=1.5)

@@ -1,4 +1,7 @@
-"""Checkpoints are written to a temporary file and renamed, so a kill mid-save never leaves half a file."""
+"""Checkpoints are written to a temporary file and renamed, so a kill mid-save never leaves half a file.
+
+The temporary file a killed save leaves behind is removed by the next successful save of that checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -25,3 +28,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except BaseException:
             Path(handle.name).unlink(missing_ok=True)
             raise
+        # A process killed mid-save leaves its temporary file; one run directory has one writer (RunRecorder
+        # refuses a second), so any other temporary file for this checkpoint is such a leftover.
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)

@@ -50,8 +50,8 @@ class HeadOnlyThenUnfreeze(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # DDP registers the parameters that need gradients when it wraps the model (after this hook). Frozen
-        # parameters produce no gradient, which plain DDP takes for a hang; with find_unused_parameters it
-        # skips them, and after unfreezing it reduces their gradients again.
+        # parameters then produce no gradient, which plain DDP reports as an error at the next step; with
+        # find_unused_parameters it skips them, and after unfreezing it reduces their gradients again.
         strategy = trainer.strategy
         if stage == "fit" and self.head_only_epochs > 0 and isinstance(strategy, DDPStrategy):
             kwargs = getattr(strategy, "_ddp_kwargs", None)

@@ -1,0 +1,201 @@
+"""Training one fold: the ``fit`` arguments of a cell × fold, and running them in this process, in a fresh
+``python -m lightning_module fit`` process, or in a worker process of a grid that trains several folds at once.
+
+Whatever runs it, a fold writes an ordinary run directory; its console output goes to ``train.log`` there and
+its CPU time to ``run.json`` (``cpu_seconds``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from lightning_module.grid.spec import Cell, GridSpec
+from lightning_module.training.run_files import update_run_json
+
+FOLD_LOG = "train.log"
+INTERRUPTED = "interrupted by the user"
+# (fit arguments after ``fit``, attempt directory) -> None; raises when the fit itself fails.
+FitFunction = Callable[[list[str], Path], None]
+
+
+def fit_arguments(spec: GridSpec, cell: Cell, fold: int, attempt_dir: Path) -> list[str]:
+    """The ``fit`` arguments that train ``fold`` of ``cell`` into ``attempt_dir`` (``.../fold_<k>/version_<n>``)."""
+    version = int(attempt_dir.name.removeprefix("version_"))
+    arguments = [
+        "--seed_everything", str(spec.seed),
+        "--data.source", spec.source,
+        "--data.scenario", cell.scenario,
+        "--data.image_size", str(cell.image_size),
+        "--data.color_mode", cell.color_mode,
+        "--data.batch_size", str(spec.batch_size),
+        "--data.seed", str(spec.seed),
+        "--data.fold", str(fold),
+        "--data.n_folds", str(spec.folds),
+        "--model.backbone", cell.backbone,
+        "--model.pretrained", cell.pretrained,
+        "--model.lr", repr(spec.lr),
+        "--trainer.max_epochs", str(spec.epochs),
+        "--trainer.accelerator", spec.accelerator,
+        "--trainer.devices", "1",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.logger.init_args.save_dir", str(attempt_dir.parent.parent.resolve()),
+        "--trainer.logger.init_args.name", attempt_dir.parent.name,
+        "--trainer.logger.init_args.version", str(version),
+    ]  # fmt: skip
+    if spec.source == "synthetic":
+        arguments += ["--data.synthetic_size", str(spec.synthetic_size)]
+    if spec.group_regex:
+        arguments += ["--data.group_regex", spec.group_regex]
+    if spec.cache_dir != "auto":
+        arguments += ["--data.cache_dir", spec.cache_dir or "null"]
+    return arguments
+
+
+# ---------------------------------------------------------------------------------------------- one fold
+def fit_in_process(arguments: list[str], attempt_dir: Path, threads: int | None = None) -> None:
+    """Train one fold in this process, its console output going to the attempt's ``train.log``.
+
+    ``threads``: CPU threads for torch during the fold (None: torch's default, one per core).
+    """
+    import torch
+
+    from lightning_module.training.cli import main as fit_main
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    previous_argv = sys.argv
+    cpu_started = time.process_time()
+    quiet = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
+    levels = [logger.level for logger in quiet]
+    try:
+        with _console_to(attempt_dir / FOLD_LOG):
+            for logger in quiet:
+                logger.setLevel(logging.WARNING)
+            sys.argv = sys.argv[:1]  # LightningCLI warns when it gets arguments and sees the grid's own too
+            fit_main(["fit", *arguments])
+    finally:
+        _record_cpu(attempt_dir, time.process_time() - cpu_started)
+        sys.argv = previous_argv
+        torch.set_num_threads(previous_threads)
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+        # Lightning ignores SIGINT after a Ctrl+C during fit; give the grid its Ctrl+C back.
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGINT, previous_sigint)
+        gc.collect()
+
+
+def fit_in_subprocess(arguments: list[str], attempt_dir: Path, stop: Callable[[], bool] | None = None,
+                      threads: int | None = None) -> None:  # fmt: skip
+    """Train one fold as ``python -m lightning_module fit ...``; a non-zero exit raises with the log's path."""
+    command = [sys.executable, "-m", "lightning_module", "fit", *arguments]
+    environment = dict(os.environ)
+    if threads is not None:
+        environment["OMP_NUM_THREADS"] = str(threads)  # read by torch when it starts
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with (attempt_dir / FOLD_LOG).open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment)
+        try:
+            while process.poll() is None:
+                if stop is not None and stop():
+                    process.terminate()  # Lightning marks the run stopped and exits
+                try:
+                    process.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=60)
+            raise
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _record_cpu(attempt_dir, children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime)
+    if process.returncode != 0:
+        raise RuntimeError(f"training process exited with code {process.returncode} (see {attempt_dir / FOLD_LOG})")
+
+
+def _record_cpu(attempt_dir: Path, seconds: float) -> None:
+    """Add the fold's CPU time to its run.json: with one thread per fold it is what the fold would take alone
+    on an idle core, whatever else the machine was doing (wall times on a shared machine are not)."""
+    if (attempt_dir / "run.json").is_file():
+        with contextlib.suppress(OSError):
+            update_run_json(attempt_dir, cpu_seconds=round(seconds, 1))
+
+
+@contextlib.contextmanager
+def _console_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors too, for C-level output) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with path.open("ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+# ---------------------------------------------------------------------------------------------- running folds
+def call_fit(fit: FitFunction, arguments: list[str], attempt_dir: Path) -> str | None:
+    """Run ``fit``: None when it returned, else what went wrong in words (it never raises)."""
+    try:
+        fit(arguments, attempt_dir)
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except SystemExit as exit_:  # Lightning exits after Ctrl+C; the argument parser exits on bad arguments
+        return f"exited with code {exit_.code} (see {attempt_dir / FOLD_LOG})"
+    except Exception as exception:  # a crash in one fold is recorded, not fatal
+        return f"{type(exception).__name__}: {exception}"
+    return None
+
+
+def pool_fit(arguments: list[str], attempt_dir: Path, threads: int | None, isolation: str) -> str | None:
+    """One fold in a worker process of a grid that trains several folds at a time."""
+    if isolation == "subprocess":
+        return call_fit(lambda a, d: fit_in_subprocess(a, d, threads=threads), arguments, attempt_dir)
+    return call_fit(lambda a, d: fit_in_process(a, d, threads), arguments, attempt_dir)
+
+
+class InlineExecutor:
+    """Runs each submitted call at once in this process: the one-worker grid, where Ctrl+C and SIGTERM reach
+    the fit directly."""
+
+    def submit(self, function: Callable[..., str | None], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller like a worker's error
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        return None
+
+
+def future_result(future: Future) -> str | None:
+    try:
+        return future.result()
+    except BaseException as error:  # a worker process that died (BrokenProcessPool) fails its fold, not the grid
+        return f"{type(error).__name__}: {error}"
