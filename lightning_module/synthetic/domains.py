@@ -34,8 +34,7 @@ def parse_domain(text: str) -> Domain:
     words = [w.strip().lower() for w in text.replace(",", "+").split("+") if w.strip()]
     if not words:
         raise ValueError(f"Empty domain; use {DOMAIN_HELP}.")
-    season = sky = None
-    view = "phone"
+    season = sky = view_named = None
     for word in words:
         if word == "default":
             continue
@@ -48,7 +47,9 @@ def parse_domain(text: str) -> Domain:
                 raise ValueError(f"Domain {text!r} names two skies; pick one of {', '.join(SKIES)}.")
             sky = word
         elif word in VIEWS:
-            view = word
+            if view_named and view_named != word:
+                raise ValueError(f"Domain {text!r} names two viewpoints; pick one of {', '.join(VIEWS)}.")
+            view_named = word
         else:
             raise ValueError(f"Unknown domain word {word!r} in {text!r}; use {DOMAIN_HELP}.")
-    return Domain(season, sky, view)
+    return Domain(season, sky, view_named or "phone")
