@@ -81,9 +81,7 @@ def test_bad_setting_is_refused_naming_it(args: list[str], setting: str, reason:
     [
         ("missing-folder", "Data folder not found"),
         ("missing.csv", "Manifest not found"),
-        pytest.param("a-file.txt", "Not a folder", marks=pytest.mark.xfail(
-            strict=True, reason="TreeRiskDataModule._available_classes says 'Data folder not found' for an existing "
-                                "file; sources.discover_folder's 'Not a folder' is the accurate message")),
+        ("a-file.txt", "Not a folder"),
     ],
 )
 def test_missing_data_is_refused_naming_the_path(source: str, reason: str, tmp_path: Path,

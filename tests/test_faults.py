@@ -345,8 +345,6 @@ def test_pages_keep_serving_from_a_read_only_runs_folder(app_entry: str, read_on
     assert "Read-only file system" in _all_text(crashed), "Resume says why it cannot start"
 
 
-@pytest.mark.xfail(strict=True, reason="launcher.start_training lets OSError from claim_next_version escape "
-                                       "(lightning_module/runs/launcher.py:256); the Train page catches LaunchError only")
 def test_start_training_on_a_read_only_runs_folder_says_why(app_entry: str, read_only_runs: Path) -> None:
     at = _page(app_entry, "train")
     at.button(key="start").click().run()

@@ -216,8 +216,10 @@ class TreeRiskDataModule(pl.LightningDataModule):
             if path.suffix.lower() == ".csv":
                 return sorted({r.label for r in read_manifest(path, self.group_regex)})
             root = path
-        if not root.is_dir():
+        if not root.exists():
             raise DataSourceError(f"Data folder not found: {root}")
+        if not root.is_dir():
+            raise DataSourceError(f"Not a folder: {root} (give a folder with one sub-folder per class, or a .csv manifest)")
         return [canonical_class_name(p.name) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
 
     # ----------------------------------------------------------------------------------- Lightning hooks

@@ -253,8 +253,14 @@ def start_training(request: TrainingRequest, runs_root: Path | str) -> StartedRu
     if problems:
         raise LaunchError(problems)
     runs_root = Path(runs_root).resolve()
-    version = claim_next_version(runs_root / request.run_name)  # atomic: two starts never share a directory
-    run_dir = runs_root / request.run_name / f"version_{version}"
+    name_dir = runs_root / request.run_name
+    if name_dir.exists() and not name_dir.resolve().is_relative_to(runs_root):
+        raise LaunchError([f"The run folder {name_dir} leads outside the runs folder {runs_root}; choose another run name."])
+    try:
+        version = claim_next_version(name_dir)  # atomic: two starts never share a directory
+    except OSError as error:
+        raise LaunchError([f"Cannot write to the runs folder {runs_root}: {error.strerror or error}"]) from None
+    run_dir = name_dir / f"version_{version}"
     command = build_command(request, runs_root, version)
     update_run_json(
         run_dir,

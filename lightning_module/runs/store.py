@@ -157,17 +157,25 @@ def read_run(path: Path | str) -> RunInfo:
     return RunInfo(path, str(record.get("name") or path.parent.name), version, record, status, problem)
 
 
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, with every symlink followed, still lies inside ``root``."""
+    try:
+        return path.resolve().is_relative_to(Path(root).resolve())
+    except OSError:
+        return False
+
+
 def list_runs(root: Path | str) -> list[RunInfo]:
-    """Every ``<name>/version_<n>`` run under ``root``, newest first."""
+    """Every ``<name>/version_<n>`` run under ``root``, newest first (symlinks leading outside are ignored)."""
     root = Path(root)
     if not root.is_dir():
         return []
     runs = []
     for name_dir in root.iterdir():
-        if not name_dir.is_dir() or name_dir.name.startswith("."):
+        if not name_dir.is_dir() or name_dir.name.startswith(".") or not inside(name_dir, root):
             continue
         for version_dir in name_dir.iterdir():
-            if version_dir.is_dir() and _VERSION_DIR.match(version_dir.name):
+            if version_dir.is_dir() and _VERSION_DIR.match(version_dir.name) and inside(version_dir, root):
                 runs.append(read_run(version_dir))
     return sorted(runs, key=_newest_first_key)
 
@@ -178,7 +186,7 @@ def find_run(root: Path | str, run_id: str) -> RunInfo | None:
     if len(parts) != 2 or not _VERSION_DIR.match(parts[1]) or parts[0] in ("", ".", ".."):
         return None
     path = Path(root) / parts[0] / parts[1]
-    return read_run(path) if path.is_dir() else None
+    return read_run(path) if path.is_dir() and inside(path, Path(root)) else None
 
 
 def process_running(pid: Any) -> bool:

@@ -53,8 +53,27 @@ def bundle_run(run_dir: Path, out: Path, replace: bool = False) -> Path:
         "retrain": RETRAIN_COMMAND,
         "status": "finished",
     }
+    reference = _familiarity_reference(run_dir, out)
+    if reference is not None:
+        card["familiarity"] = reference
     atomic_write_json(out.with_suffix(".json"), card)
     return out
+
+
+def _familiarity_reference(run_dir: Path, checkpoint: Path) -> dict | None:
+    """Calibrate the unfamiliar-photo check on the run's validation photos (never seen in training)."""
+    import csv
+
+    from lightning_module.evaluation.familiarity import calibrate
+    from lightning_module.evaluation.predictor import load_predictor
+
+    listings = sorted((run_dir / "predictions").glob("val_epoch_*.csv"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    if not listings:
+        return None
+    with listings[-1].open(newline="") as handle:
+        paths = [Path(row["path"]) for row in csv.DictReader(handle)]
+    reference = calibrate(load_predictor(checkpoint), [p for p in paths if p.is_file()], source="validation photos")
+    return reference.as_dict() if reference is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:

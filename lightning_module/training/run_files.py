@@ -21,7 +21,7 @@ def now_iso() -> str:
 
 def validate_run_name(name: str) -> str:
     """A run name is one plain folder name: letters, digits, '.', '_' and '-', starting with a letter or digit."""
-    if not isinstance(name, str) or not RUN_NAME_PATTERN.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not RUN_NAME_PATTERN.fullmatch(name) or name in (".", ".."):
         raise ValueError(
             f"Run name {name!r} is not allowed: use up to 64 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit (no slashes, no '..')"
@@ -37,6 +37,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    os.chmod(handle.name, 0o644)  # temporary files are private (0600); the record is not
     os.replace(handle.name, path)
 
 

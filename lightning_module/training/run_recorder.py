@@ -42,9 +42,10 @@ class RunRecorder(pl.Callback):
 
     # ------------------------------------------------------------------------------ life cycle
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None:
+        log_dir = trainer.log_dir  # a broadcast in DDP: every rank must ask, or later broadcasts fall out of step
+        if not trainer.is_global_zero or log_dir is None:
             return
-        self.run_dir = Path(trainer.log_dir)
+        self.run_dir = Path(log_dir)
         if stage != "fit":
             return
         existing = read_json(self.run_dir / "run.json")
@@ -182,7 +183,7 @@ class RunRecorder(pl.Callback):
         update_run_json(self.run_dir, status="stopped" if interrupted else "finished", timings=timings, pid=None)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if self.run_dir is None or not (self.run_dir / "run.json").is_file():
+        if self.run_dir is None or trainer.state.fn != "fit":
             return
         record = read_json(self.run_dir / "run.json") or {}
         timings = {**record.get("timings", {}), "ended": now_iso()}
