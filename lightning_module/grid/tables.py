@@ -100,8 +100,8 @@ def comparison_tests(spec: GridSpec, folds: pd.DataFrame, metric: str = HEADLINE
         values = list(getattr(spec, next(a for a in AXES if AXIS_FIELD[a] == axis)))
         others = [f for f in CELL_FIELDS if f != axis]
         family: list[dict[str, Any]] = []
-        groups = {tuple(getattr(c, f) for f in others) for c in spec.cells}
-        for fixed in sorted(groups, key=str):
+        groups = dict.fromkeys(tuple(getattr(c, f) for f in others) for c in spec.cells)  # in grid order
+        for fixed in groups:
             fixed_text = ", ".join(_axis_text(f, v) for f, v in zip(others, fixed) if f in spec.varying_axes) or "–"
             for a, b in combinations(values, 2):
                 scores_a = _scores(finished, others, fixed, axis, a, metric)

@@ -138,6 +138,12 @@ def _efficientnet_lite0(num_classes: int, in_channels: int, image_size: int, pre
         state = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     _replace_head(model, "_fc", num_classes)
+    # The port keeps TensorFlow's batch-norm momentum (0.01 in PyTorch's terms), made for hundreds of thousands
+    # of steps. Our runs are a few hundred steps: the running statistics would still be mostly ImageNet's (or
+    # the initial 0 and 1) when validation uses them. PyTorch's usual 0.1 lets them follow the data.
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.1
     return model
 
 
