@@ -69,7 +69,7 @@ def bench_steps(n: int) -> None:
 def bench_reruns(n: int) -> None:
     from streamlit.testing.v1 import AppTest
 
-    page = str(ROOT / "dashboard" / "pages" / "backprop.py")
+    page = str(ROOT / "dashboard" / "views" / "backprop.py")
     cases = {
         "page rerun, defaults (2-4-4-1 on XOR)": ({}, []),
         "page rerun, 2-8-8-1 on circles, mid-backward, weight picked": (

@@ -1,11 +1,8 @@
 """TreeRisk dashboard: ``streamlit run dashboard/app.py``.
 
-The entry point only configures the page and the navigation; each page is a short file in ``pages/``.
-
-Streamlit treats a folder named ``pages/`` beside the entry script as an old-style multipage app until the
-entry script has run once in the server: a first visitor arriving by a page's URL (a bookmark, a refresh
-after the server restarted) would get that page without this frame. Each page therefore starts with a
-three-line guard that switches the server to this navigation and re-runs through this file.
+The entry point only configures the page and the navigation; each page is a short file in ``views/``.
+(Not ``pages/``: Streamlit would treat that folder as an old-style multipage app for a visitor who arrives by a
+page's URL before this script has run once, and show the page without this frame.)
 """
 
 from __future__ import annotations
@@ -28,11 +25,8 @@ torch.set_num_threads(1)
 st.set_page_config(page_title="TreeRisk", layout="wide", page_icon="🌳")
 
 
-def page(file: str, title: str, icon: str, default: bool = False) -> st.Page | None:
-    """The page in ``pages/<file>``, or None while it does not exist (pages still being written)."""
-    if not (HERE / "pages" / file).is_file():
-        return None
-    return st.Page(HERE / "pages" / file, title=title, icon=icon, default=default)
+def page(file: str, title: str, icon: str, default: bool = False) -> st.Page:
+    return st.Page(HERE / "views" / file, title=title, icon=icon, default=default)
 
 
 sections = {
@@ -41,9 +35,9 @@ sections = {
         page("train.py", "Train", ":material/model_training:"),
         page("runs.py", "Runs", ":material/monitoring:"),
         page("compare.py", "Compare", ":material/compare_arrows:"),
+        page("grid.py", "Grid study", ":material/grid_on:"),
     ],
     "Use": [page("assess.py", "Assess a tree", ":material/park:")],
     "Learn": [page("backprop.py", "Backprop", ":material/school:")],
 }
-navigation = {name: [p for p in pages if p is not None] for name, pages in sections.items()}
-st.navigation({name: pages for name, pages in navigation.items() if pages}).run()
+st.navigation(sections).run()

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = ROOT / "dashboard" / "pages" / "assess.py"
+PAGE = ROOT / "dashboard" / "views" / "assess.py"
 APP = ROOT / "dashboard" / "app.py"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

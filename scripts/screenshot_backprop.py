@@ -1,6 +1,6 @@
 """Real-browser screenshots of the backprop visualizer for the README.
 
-Starts ``streamlit run dashboard/pages/backprop.py`` on port 8599 (headless), drives it with
+Starts ``streamlit run dashboard/views/backprop.py`` on port 8599 (headless), drives it with
 Playwright and Debian's chromium, and writes:
 
     docs/backprop_backward.png   mid backward pass, a weight selected, its formula with numbers
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def start_server() -> subprocess.Popen:
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/pages/backprop.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "dashboard/views/backprop.py", "--server.headless", "true",
          "--server.port", str(PORT)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 60

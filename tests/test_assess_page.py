@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from assess_samples import exif_rotated_jpeg, gps_jpeg, jpeg, upload_samples, zip_bytes
 from lightning_module.models.networks import build_network
 
-PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "assess.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "assess.py")
 BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "seed_cnn_synthetic.ckpt"
 CLASSES = ["Improbable", "Possible", "Probable"]
 MIME = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "zip": "application/zip"}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "backprop.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "backprop.py")
 
 
 def open_page(query: dict[str, str] | None = None) -> AppTest:

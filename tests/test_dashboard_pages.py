@@ -20,20 +20,13 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from lightning_module.runs import launcher  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
-PAGES = REPO / "dashboard" / "pages"
+PAGES = REPO / "dashboard" / "views"
 
 
 @pytest.fixture(scope="session")
-def entry(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """dashboard/app.py, started from a folder without a ``pages/`` sub-folder.
-
-    Streamlit runs a ``pages/`` folder beside the main script as an old-style multipage app until the script
-    has called st.navigation once; AppTest resets that before every run, so every run would take the pages'
-    one-time re-run guard, which drops a button click. Starting app.py through this wrapper avoids it.
-    """
-    script = tmp_path_factory.mktemp("entry") / "entry.py"
-    script.write_text(f"import runpy\nrunpy.run_path({str(APP)!r}, run_name='__main__')\n")
-    return str(script)
+def entry() -> str:
+    """The app's entry point, with its navigation, as a user starts it."""
+    return str(APP)
 
 
 @pytest.fixture()
@@ -108,7 +101,7 @@ def test_app_frames_every_page_with_sections(all_runs) -> None:
     assert not at.exception
     assert at.title[0].value == ":material/park: TreeRisk"  # Overview is the default page
     for page, title in (("train", "Train"), ("runs", "Runs"), ("compare", "Compare runs")):
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception and at.title[0].value == title
 
 

@@ -258,7 +258,7 @@ def _page(entry: str, page: str, **query: str):
 
     at = AppTest.from_file(entry, default_timeout=60)
     at.run()
-    at.switch_page(str(REPO / "dashboard" / "pages" / f"{page}.py"))
+    at.switch_page(str(REPO / "dashboard" / "views" / f"{page}.py"))
     for key, value in query.items():
         at.query_params[key] = value
     at.run()

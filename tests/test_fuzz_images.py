@@ -284,7 +284,7 @@ def test_seeded_random_byte_flips_never_crash(fmt: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ the Assess page
 REPO = Path(__file__).resolve().parents[1]
-ASSESS_PAGE = REPO / "dashboard" / "pages" / "assess.py"
+ASSESS_PAGE = REPO / "dashboard" / "views" / "assess.py"
 if str(REPO) not in sys.path:  # the page's helpers import as `dashboard.…`
     sys.path.insert(0, str(REPO))
 # A spread of cases for the fast run; the slow run uploads every case.

@@ -173,7 +173,7 @@ def test_page_shows_the_real_grid(real_grid: tuple, monkeypatch: pytest.MonkeyPa
 
     spec, _, _ = real_grid
     monkeypatch.setenv(results.GRIDS_DIR_ENV, str(Path(spec.output).parent))
-    app = AppTest.from_file(str(Path(__file__).parents[1] / "dashboard" / "pages" / "grid.py"), default_timeout=60)
+    app = AppTest.from_file(str(Path(__file__).parents[1] / "dashboard" / "views" / "grid.py"), default_timeout=60)
     app.run()
     assert not app.exception
     table = app.dataframe[0].value
@@ -340,7 +340,7 @@ def test_page_marks_cells_no_better_than_baseline(photos: Path, tmp_path: Path, 
     spec = scripted_spec(photos, tmp_path / "grids" / "scripted")
     run_grid(spec, fit=scripted_fit, estimate=False, log=lambda line: None)
     monkeypatch.setenv(results.GRIDS_DIR_ENV, str(tmp_path / "grids"))
-    app = AppTest.from_file(str(Path(__file__).parents[1] / "dashboard" / "pages" / "grid.py"), default_timeout=60)
+    app = AppTest.from_file(str(Path(__file__).parents[1] / "dashboard" / "views" / "grid.py"), default_timeout=60)
     app.run()
     assert not app.exception
     table = app.dataframe[0].value

@@ -1,1 +1,1 @@
-"""Parts of the Assess page (dashboard/pages/assess.py): model choice, one tree, many trees, shared styling."""
+"""Parts of the Assess page (dashboard/views/assess.py): model choice, one tree, many trees, shared styling."""

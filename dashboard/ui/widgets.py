@@ -11,7 +11,7 @@ from lightning_module.runs import launcher, store
 from lightning_module.runs.store import RunInfo
 
 # Absolute, so links work whatever script Streamlit was started with (tests start the app through a wrapper).
-PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
+PAGES_DIR = Path(__file__).resolve().parents[1] / "views"
 RUNS_PAGE = PAGES_DIR / "runs.py"
 TRAIN_PAGE = PAGES_DIR / "train.py"
 

@@ -6,14 +6,10 @@ import sys
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
-if PagesManager.uses_pages_directory:  # opened by URL before app.py ever ran: let app.py frame it (see app.py)
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 _ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # also when run on its own (AppTest, `streamlit run dashboard/pages/assess.py`)
+if str(_ROOT) not in sys.path:  # also when run on its own (AppTest, `streamlit run dashboard/views/assess.py`)
     sys.path.insert(0, str(_ROOT))
 
 from dashboard.assess_views.batch import render_batch

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
-if PagesManager.uses_pages_directory:  # opened by URL before app.py ever ran: let app.py frame it (see app.py)
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 from dashboard.ui import run_sections as sections
 from dashboard.ui import widgets
