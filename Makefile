@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv browser bundled-checkpoint clean
+.PHONY: run test reliability venv browser bundled-checkpoint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 ## The dashboard on the built-in defaults (synthetic data, bundled checkpoint), on http://localhost:8501
 run: $(STAMP)
-	$(PY) -m streamlit run dashboard/app.py
+	$(PY) -m streamlit run dashboard/app.py --server.address localhost --server.headless true
 
 ## The whole test suite (installs the browser for the real-browser test when it can, and says so when not)
 test: $(STAMP)
@@ -31,6 +31,12 @@ bundled-checkpoint: $(STAMP)
 		--ckpt_path "$$(ls -d runs/bundled/version_* | sort -V | tail -1)/checkpoints/best.ckpt" --trainer.enable_progress_bar=false
 	$(PY) -m lightning_module bundle --run "$$(ls -d runs/bundled/version_* | sort -V | tail -1)" \
 		--out checkpoints/seed_cnn_synthetic.ckpt --replace
+
+## Everything about bad input and faults, plus the long fuzz cases and the load check (see README "Reliability")
+reliability: $(STAMP)
+	$(PY) -m pytest -q tests/test_fuzz_images.py tests/test_config_errors.py tests/test_faults.py tests/test_security.py
+	$(PY) -m lightning_module.reliability --slow
+	$(PY) bench/load_check.py
 
 browser:
 	bash scripts/install_browser.sh

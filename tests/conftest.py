@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,12 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TREERISK_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """AppTest runs page scripts as ``__main__``; spawned worker processes re-import ``__main__``, so put it back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
