@@ -13,8 +13,6 @@ import fcntl
 import json
 import math
 import statistics
-import sys
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -417,11 +415,7 @@ def test_cli_reports_a_bad_grid_file_with_exit_code_2(tmp_path: Path, capsys) ->
 
 
 @pytest.mark.slow  # two spawned workers each import torch and Lightning
-def test_two_workers_train_two_folds_at_a_time_with_the_same_results(
-    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Spawned workers re-import the parent's __main__; under pytest that may be a page an AppTest ran.
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+def test_two_workers_train_two_folds_at_a_time_with_the_same_results(photos: Path, tmp_path: Path) -> None:
     serial = scripted_spec(photos, tmp_path / "serial")
     parallel = scripted_spec(photos, tmp_path / "parallel", **{"training.workers": 2})
     lines: list[str] = []

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import streamlit as st
-
-
 from pathlib import Path
+
+import streamlit as st
 
 from dashboard.ui.paths import REFRESH, REPO_ROOT
 from lightning_module.grid import launch, plots, results, tables

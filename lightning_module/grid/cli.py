@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lightning_module grid",
         description="Train every cell of an experiment grid with stratified group k-fold cross-validation and "
-        "tabulate mean ± sd, 95 %% confidence intervals and Welch's t-tests. Resumable: finished folds are kept.",
+        "tabulate mean ± sd, 95 % confidence intervals and Welch's t-tests. Resumable: finished folds are kept.",
     )
     parser.add_argument("--config", required=True, help="grid file (YAML), e.g. configs/grid.yaml")
     parser.add_argument("--output", help="folder for the grid's runs and tables (default: the file's 'output')")

@@ -20,7 +20,7 @@ from lightning_module.runs.plots import BASELINE_COLOUR, BASELINE_NAME, RUN_COLO
 NO_BETTER_MARK = "✗ no better than baseline"
 
 
-def headline_heatmap(cells: pd.DataFrame, metric: str = HEADLINE, height: int = 380) -> go.Figure:
+def headline_heatmap(cells: pd.DataFrame, metric: str = HEADLINE, height: int | None = None) -> go.Figure:
     """Mean ``metric`` per scenario (rows) × image size (columns); each cell's text gives ± sd, the baseline
     and, when it applies, the no-better-than-baseline mark. ``cells`` is a results table with one row per
     (scenario, image size): filter the other axes first."""
@@ -61,7 +61,7 @@ def headline_heatmap(cells: pd.DataFrame, metric: str = HEADLINE, height: int = 
     )
     figure.update_layout(
         title={"text": f"Mean validation {label.lower()} over folds", "font": {"size": 16}},
-        height=height,
+        height=height or 120 + 105 * len(scenarios),  # room for four lines of text in each square
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         plot_bgcolor="white",
     )

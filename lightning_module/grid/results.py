@@ -88,7 +88,7 @@ def _speaking_attempt(attempts: list[RunInfo]) -> RunInfo | None:
     return (finished or attempts or [None])[-1]
 
 
-def fold_record(spec: GridSpec, output: Path | str, cell: Cell, fold: int) -> dict[str, Any]:
+def fold_record(output: Path | str, cell: Cell, fold: int) -> dict[str, Any]:
     """One row of ``folds.csv``: the fold's status and its last-epoch validation scores.
 
     The last epoch, not the best one: with no test split, picking the best epoch on the validation fold
@@ -127,7 +127,7 @@ def fold_record(spec: GridSpec, output: Path | str, cell: Cell, fold: int) -> di
 def collect_folds(spec: GridSpec, output: Path | str | None = None) -> pd.DataFrame:
     """One row per planned cell × fold, in grid order (``status`` ``pending`` for folds not started)."""
     output = Path(output or spec.output)
-    rows = [fold_record(spec, output, cell, fold) for cell in spec.cells for fold in range(spec.folds)]
+    rows = [fold_record(output, cell, fold) for cell in spec.cells for fold in range(spec.folds)]
     frame = pd.DataFrame(rows)
     for key, _ in METRICS:
         if key not in frame.columns:

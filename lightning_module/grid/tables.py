@@ -180,8 +180,9 @@ def markdown_report(spec: GridSpec, tables: GridTables) -> str:
         f"finished); {spec.epochs} epoch{'s' if spec.epochs != 1 else ''} per fold, batch {spec.batch_size}, learning rate {spec.lr:g}, seed {spec.seed}; "
         f"data: {_source_text(spec)}." + (f" Every cell: {', '.join(constant)}." if constant else ""),
         "",
-        f"Training time: {seconds / 60:.1f} min (the finished folds' wall times added up, set-up included)"
-        + (f"; CPU time {cpu / 60:.1f} min" if cpu else "") + ".",
+        f"Fold times added up: {seconds / 60:.1f} min of wall time"
+        + (f" ({spec.workers} folds ran at a time)" if spec.workers > 1 else "")
+        + (f", {cpu / 60:.1f} min of CPU time" if cpu else "") + ".",
         "",
         "Scores are each fold's **last-epoch** validation scores (no test split exists in k-fold; picking the best epoch "
         "on the validation fold would flatter every cell). Shown: mean ± sample SD over folds; 95 % CI of the mean from "
