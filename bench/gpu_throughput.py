@@ -121,7 +121,9 @@ def plain_loop(case: Case, source: Path, args: argparse.Namespace, cache: Path) 
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     torch.manual_seed(0)
-    data = TreeRiskDataModule(str(source), image_size=case.size, batch_size=case.batch, color_mode=args.color_mode, cache_dir=str(cache))
+    data = TreeRiskDataModule(
+        str(source), image_size=case.size, batch_size=case.batch, color_mode=args.color_mode, cache_dir=str(cache)
+    )
     data.setup("fit")
     network = build_network(case.backbone, data.num_classes, args.color_mode, case.size).to(device)
     if device.type == "cuda":
@@ -191,7 +193,8 @@ def main() -> int:
               f"{r['ratio']:>6.3f}  (target >= 0.9: {verdict})")  # fmt: skip
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
-    (out / "gpu_throughput.json").write_text(json.dumps({"device": device_name, "torch": torch.__version__, "results": results}, indent=2))
+    summary = {"device": device_name, "torch": torch.__version__, "results": results}
+    (out / "gpu_throughput.json").write_text(json.dumps(summary, indent=2))
     return 0
 
 

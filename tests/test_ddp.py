@@ -20,7 +20,9 @@ from conftest import make_photo_folder
 
 pytestmark = pytest.mark.slow
 
-COMMON = ["--data.image_size", "32", "--data.batch_size", "4", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]
+COMMON = [
+    "--data.image_size", "32", "--data.batch_size", "4", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+]  # fmt: skip
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -123,7 +123,8 @@ def test_transfer_to_fewer_classes_keeps_the_backbone_and_replaces_the_head(sour
 
 
 def test_transfer_with_the_same_classes_keeps_the_head_too(source_checkpoint: Path) -> None:
-    model = LikelihoodOfFailureClassifier(["Improbable", "Possible", "Probable"], image_size=32, pretrained=str(source_checkpoint))
+    classes = ["Improbable", "Possible", "Probable"]
+    model = LikelihoodOfFailureClassifier(classes, image_size=32, pretrained=str(source_checkpoint))
     assert model.transferred_from["not_transferred"] == []
 
 

@@ -67,7 +67,8 @@ class TrainingTally:
     @torch.no_grad()
     def update(self, loss: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor) -> None:
         if self.confusion.device != labels.device:
-            self.classes, self.confusion, self.loss_sum = (t.to(labels.device) for t in (self.classes, self.confusion, self.loss_sum))
+            device = labels.device
+            self.classes, self.confusion, self.loss_sum = (t.to(device) for t in (self.classes, self.confusion, self.loss_sum))
         truth = labels[:, None, None] == self.classes[None, :, None]
         guess = predicted[:, None, None] == self.classes[None, None, :]
         self.confusion += (truth & guess).sum(0)
