@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lightning_module.training.run_files import ACTIVE_STATUSES, read_json
+from lightning_module.training.run_files import ACTIVE_STATUSES, pid_alive, read_json
 
 RUNS_DIR_ENV = "TREERISK_RUNS_DIR"
 # A run launched from the dashboard is "starting" with no pid for the few milliseconds between writing run.json
@@ -189,26 +189,7 @@ def find_run(root: Path | str, run_id: str) -> RunInfo | None:
     return read_run(path) if path.is_dir() and inside(path, Path(root)) else None
 
 
-def process_running(pid: Any) -> bool:
-    """Whether ``pid`` is a live process (a zombie, i.e. exited but not yet reaped, counts as ended)."""
-    try:
-        pid = int(pid)
-    except (TypeError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        # The state letter follows the parenthesised command name, which may itself contain spaces.
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): kill(0) succeeding is all we know
+process_running = pid_alive  # the run store's name for it
 
 
 def _why_crashed(record: dict[str, Any]) -> str | None:

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightning_module.training.run_files import pid_alive
+
 from .defects import DEFECTS
 from .domains import parse_domain
 from .exif import exif_bytes
@@ -310,20 +312,9 @@ def _clear_stale_partials(out_dir: Path) -> None:
             owner = json.loads((partial / IN_PROGRESS_NAME).read_text())
         except (OSError, ValueError):
             continue  # not recognisably ours (or finishing right now): leave it
-        if owner.get("host") == host and owner.get("target") == out_dir.name and not _alive(owner.get("pid")):
+        if owner.get("host") == host and owner.get("target") == out_dir.name and not pid_alive(owner.get("pid")):
             shutil.rmtree(partial, ignore_errors=True)
 
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def ensure_synthetic_dataset(out_dir: Path, n: int = 458, seed: int = 0, **options) -> Path:

@@ -68,16 +68,25 @@ def claim_next_version(root: Path) -> int:
             version += 1
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
+def pid_alive(pid: object) -> bool:
+    """Whether ``pid`` is a live process (a zombie, i.e. exited but not yet reaped, counts as ended)."""
+    try:
+        pid = int(pid)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        # The state letter follows the parenthesised command name, which may itself contain spaces.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(0) succeeding is all we know
 
 
 def update_run_json(run_dir: Path, status: str | None = None, **fields: Any) -> dict[str, Any]:
