@@ -42,7 +42,7 @@ def test_train_from_the_browser_and_watch_the_runs_page_update(driver, photo_fol
         with sync_playwright() as playwright:
             browser = driver.launch_browser(playwright)
             page = browser.new_page()
-            # The Train page is the first page this server shows: the pages/ guard must frame it all the same.
+            # The Train page is the first page this server shows: app.py must frame it all the same.
             driver.start_training_from_page(page, base, photo_folder, "browser", epochs=3, image_size=32, batch_size=8)
             assert page.get_by_text("Training now").count() == 1
             driver.screenshot(page, shots / "train_started.png")

@@ -280,7 +280,7 @@ def test_streamlit_listens_on_localhost_only(tmp_path: Path) -> None:
     """Started the documented way (from the project folder, as `make run` does).
 
     Started from any other folder Streamlit does not read .streamlit/config.toml and listens on every interface;
-    the README says so, and docs/RELIABILITY.md proposes a guard in dashboard/app.py.
+    the README says so, and `make run` passes --server.address localhost.
     """
     lan = _lan_address()
     if lan is None:

@@ -7,7 +7,6 @@ batch of 108 px grayscale photos is tiny and can live on the GPU.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -385,8 +384,3 @@ class TreeRiskDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             **kwargs,
         )
-
-    def write_report(self, path: Path) -> None:
-        if self.data_report is not None:
-            Path(path).write_text(json.dumps(self.data_report.to_json(), indent=2))
-
