@@ -4,7 +4,8 @@
 
 "Answer" = what the issue times: decode + preprocess (``load_square``), predict and Grad-CAM (one forward and one
 backward pass, :func:`explain`) and the familiarity checks. Reported beside it, not in it: the extra decode of a
-720-pixel display copy and the EXIF GPS read, which the page also does (``screening.assess_photo``, "page total").
+720-pixel display copy and the EXIF GPS read, which the page also does
+(``assessment.photo_assessment.assess_photo``, "page total").
 
 Without ``--checkpoint`` it uses the bundled checkpoints/seed_cnn_synthetic.ckpt, or, when that is missing, an
 untrained seed_cnn at 108x108 grayscale (latency does not depend on the weights). Target: p50 <= 150 ms (seed_cnn).
@@ -16,7 +17,6 @@ import argparse
 import io
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,12 +27,14 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, percentile  # noqa: E402
 
+from lightning_module.assessment.photo_assessment import assess_photo  # noqa: E402
 from lightning_module.evaluation.explain import explain  # noqa: E402
 from lightning_module.evaluation.familiarity import check  # noqa: E402
 from lightning_module.evaluation.predictor import Predictor, load_predictor  # noqa: E402
 from lightning_module.models.networks import build_network  # noqa: E402
-from lightning_module.screening import assess_photo  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "seed_cnn_synthetic.ckpt"
 TARGET_P50_MS = 150.0
@@ -68,10 +70,6 @@ def model(checkpoint: str | None) -> tuple[Predictor, str]:
         "untrained seed_cnn 108x108 grayscale (bundled checkpoint not found)"
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None)
@@ -104,16 +102,16 @@ def main(argv: list[str] | None = None) -> int:
             cpu.append((cpu_done - cpu_start) * 1000)
             page.append((whole - done) * 1000)
 
-    p50, p95 = statistics.median(answer), percentile(answer, 95)
+    p50, p95 = median(answer), percentile(answer, 95)
     figures = {
         "model": described, "backbone": predictor.backbone, "image_size": predictor.image_size,
         "photo": "4032x3024 JPEG", "photo_bytes": len(data), "runs": args.runs, "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "answer_ms": {"p50": round(p50, 1), "p95": round(p95, 1)},
-        "decode_preprocess_ms": {"p50": round(statistics.median(decode), 1), "p95": round(percentile(decode, 95), 1)},
-        "predict_gradcam_checks_ms": {"p50": round(statistics.median(infer), 1), "p95": round(percentile(infer, 95), 1)},
-        "answer_cpu_ms": {"p50": round(statistics.median(cpu), 1), "p95": round(percentile(cpu, 95), 1)},
-        "page_total_ms": {"p50": round(statistics.median(page), 1), "p95": round(percentile(page, 95), 1)},
+        "decode_preprocess_ms": {"p50": round(median(decode), 1), "p95": round(percentile(decode, 95), 1)},
+        "predict_gradcam_checks_ms": {"p50": round(median(infer), 1), "p95": round(percentile(infer, 95), 1)},
+        "answer_cpu_ms": {"p50": round(median(cpu), 1), "p95": round(percentile(cpu, 95), 1)},
+        "page_total_ms": {"p50": round(median(page), 1), "p95": round(percentile(page, 95), 1)},
         "target_p50_ms": TARGET_P50_MS, "meets_target": p50 <= TARGET_P50_MS,
     }
     print(f"model: {described}")
@@ -123,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, values in (("decode + preprocess", decode), ("predict + Grad-CAM + checks", infer),
                           ("answer (upload to answer)", answer), ("answer, CPU time of this process", cpu),
                           ("page's assess_photo (+ display, GPS)", page)):
-        print(f"{label:<34}{statistics.median(values):>9.1f}{percentile(values, 95):>9.1f}")
+        print(f"{label:<34}{median(values):>9.1f}{percentile(values, 95):>9.1f}")
     verdict = "meets" if p50 <= TARGET_P50_MS else "MISSES"
     print(f"answer p50 {p50:.1f} ms {verdict} the {TARGET_P50_MS:.0f} ms target")
-    if statistics.median(cpu) < 0.6 * p50 and torch.get_num_threads() == 1:
+    if median(cpu) < 0.6 * p50 and torch.get_num_threads() == 1:
         print("note: wall time is well above CPU time: other processes share this CPU; rerun on an idle machine")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median  # noqa: E402
+from _common import median, percentile  # noqa: E402
 
 from lightning_module.backprop.config import Config  # noqa: E402
 from lightning_module.backprop.stepper import Stepper  # noqa: E402
@@ -26,10 +26,6 @@ from lightning_module.backprop.stepper import Stepper  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 STEP_TARGET_S = 0.002
 RERUN_TARGET_S = 0.300
-
-
-def p90(values: list[float]) -> float:
-    return float(np.percentile(values, 90))
 
 
 def timed_both(function, repeat: int) -> tuple[list[float], list[float]]:
@@ -47,7 +43,7 @@ def timed_both(function, repeat: int) -> tuple[list[float], list[float]]:
 def report(name: str, function, repeat: int, target: float) -> None:
     wall, cpu = timed_both(function, repeat)
     med = median(wall)
-    print(f"{name:<60} wall median {med * 1e3:8.3f} ms  p90 {p90(wall) * 1e3:8.3f} ms  "
+    print(f"{name:<60} wall median {med * 1e3:8.3f} ms  p90 {percentile(wall, 90) * 1e3:8.3f} ms  "
           f"cpu median {median(cpu) * 1e3:8.3f} ms  target {target * 1e3:5.0f} ms  ratio {med / target:5.2f}")
 
 

@@ -20,19 +20,19 @@ import argparse
 import asyncio
 import os
 import re
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, percentile  # noqa: E402
 
+from dashboard.serve import running_dashboard  # noqa: E402
 from lightning_module.reliability.fuzz_inputs import base_photo, encode  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -66,12 +66,6 @@ class Tally:
 
 
 # ------------------------------------------------------------------------------------------------ set-up
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def tiny_model(runs: Path, work: Path) -> None:
     """Train a 2-epoch seed_cnn on generated photos into ``runs`` (only when no checkpoint is on offer)."""
     photos = work / "photos"
@@ -88,24 +82,6 @@ def tiny_model(runs: Path, work: Path) -> None:
     print("No checkpoint on offer: training a tiny model for the check…", flush=True)
     subprocess.run(command, check=True, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
-
-
-def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"]
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the dashboard exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.5)
-    server.terminate()
-    raise RuntimeError("the dashboard did not answer within 180 s")
 
 
 def make_photos(folder: Path, sessions: int, per_session: int) -> list[list[Photo]]:
@@ -213,11 +189,6 @@ async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeou
 
 
 # ------------------------------------------------------------------------------------------------ report
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(share * (len(ordered) - 1)))))]
-
-
 def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path) -> int:
     answers = tally.answers
     good = [a for a in answers if a.ok]
@@ -227,7 +198,7 @@ def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path) -> int
     print(f"sessions: {sessions}   answers: {len(answers)} in {elapsed:.1f} s   "
           f"throughput: {len(answers) / elapsed:.2f} answers/s")
     if latencies:
-        print(f"latency: p50 {statistics.median(latencies):.2f} s   p95 {percentile(latencies, 0.95):.2f} s   "
+        print(f"latency: p50 {median(latencies):.2f} s   p95 {percentile(latencies, 95):.2f} s   "
               f"max {max(latencies):.2f} s")
     print(f"answers matching their own photo (name, size, class, probability): {len(good)}/{len(answers)}")
     for answer in bad[:20]:
@@ -244,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, default=None, help="save session 0's last answer as a PNG here")
     args = parser.parse_args(argv)
 
-    from dashboard.assess_views.models import available_checkpoints
+    from dashboard.parts.assess.models import available_checkpoints
 
     with tempfile.TemporaryDirectory(prefix="treerisk-load-") as tmp:
         work = Path(tmp)
@@ -256,14 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = available_checkpoints()[0].path  # what the Assess page selects by default
         plan = make_photos(work / "upload", args.sessions, args.per_session)
         expected_answers(plan, checkpoint)
-        port = _free_port()
-        server = start_server(port, env, work / "server.log")
-        try:
-            tally, elapsed = asyncio.run(run_sessions(f"http://127.0.0.1:{port}/assess", plan, args.seconds,
-                                                      args.timeout * 1000, args.screenshot))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with running_dashboard(env=env, address="127.0.0.1", log=work / "server.log") as app:
+            tally, elapsed = asyncio.run(run_sessions(f"{app.url}/assess", plan, args.seconds, args.timeout * 1000,
+                                                      args.screenshot))
         return report(tally, elapsed, args.sessions, checkpoint)
 
 

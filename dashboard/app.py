@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 HERE = Path(__file__).resolve().parent
-# `import dashboard.ui` and `import lightning_module` must work however the app is started (editable install or not).
+# `import dashboard.parts` and `import lightning_module` must work however the app is started (editable install or not).
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 

@@ -3,6 +3,8 @@
 ``fit``, ``validate``, ``test``, ``predict``: LightningCLI (``--help`` on each, ``--print_config``).
 ``synth``: make the built-in synthetic dataset. ``grid``: the cross-validated experiment grid.
 ``bundle``: slim a finished run's best checkpoint into checkpoints/ with its model card.
+``quality``: a checkpoint's balanced accuracy, macro F1 and recall on the independent test set.
+``defects``: which defects a checkpoint uses (its belief drop when one defect is removed from a scene).
 
 A mistake in what was asked for (a setting out of range, a data folder that is not there, a checkpoint that is
 refused) ends the command with one line, ``error: <what is wrong>``, and exit status 2, like an unknown option
@@ -19,6 +21,8 @@ EXTRA_COMMANDS = {
     "synth": "lightning_module.synthetic.cli",
     "grid": "lightning_module.grid.cli",
     "bundle": "lightning_module.training.bundle",
+    "quality": "lightning_module.evaluation.quality_cli",
+    "defects": "lightning_module.evaluation.defects_cli",
 }
 USAGE_ERROR = 2  # the exit status argparse uses for a bad command line
 # The project's own checks name the setting first: "data.image_size must be ...", "model.backbone: unknown ...".
@@ -46,12 +50,14 @@ def _own_configuration_error(error: BaseException) -> str | None:
 
     from lightning_module.data.imaging import PhotoError
     from lightning_module.data.sources import DataSourceError
-    from lightning_module.evaluation.checkpoints import CheckpointError
-    from lightning_module.models.networks import PretrainedWeightsMissing
+    from lightning_module.evaluation.independent_set import IndependentSetError
+    from lightning_module.models.backbones import PretrainedWeightsMissing
+    from lightning_module.models.checkpoints import CheckpointError
     from lightning_module.training.run_recorder import RunDirectoryBusy
 
     message = str(error).strip()
-    if isinstance(error, (DataSourceError, CheckpointError, PretrainedWeightsMissing, RunDirectoryBusy, PhotoError)):
+    if isinstance(error, (DataSourceError, CheckpointError, PretrainedWeightsMissing, RunDirectoryBusy, PhotoError,
+                          IndependentSetError)):
         return message
     if isinstance(error, MisconfigurationException):
         return f"trainer: {message}"
@@ -78,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError:
             print(f"'{argv[0]}' is not available in this version of TreeRisk.", file=sys.stderr)
             return 2
-        return int(module.main(argv[1:]) or 0)
+        try:
+            return int(module.main(argv[1:]) or 0)
+        except Exception as error:
+            message = configuration_error(error)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            return USAGE_ERROR
     from lightning_module.training.cli import main as lightning_main
 
     try:

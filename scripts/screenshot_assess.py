@@ -12,28 +12,22 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python scripts/…`: the project's own packages must import
+    sys.path.insert(0, str(ROOT))
+
+from dashboard.serve import running_dashboard  # noqa: E402
+
 PAGE = ROOT / "dashboard" / "views" / "assess.py"
 APP = ROOT / "dashboard" / "app.py"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 WIDTH = 1440
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def entry_point(folder: Path) -> tuple[Path, str]:
@@ -47,20 +41,6 @@ def entry_point(folder: Path) -> tuple[Path, str]:
         f"st.navigation([st.Page({str(PAGE)!r}, title='Assess', url_path='assess')]).run()\n"
     )
     return wrapper, "assess"
-
-
-def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"streamlit exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit("streamlit did not come up in time")
 
 
 def survey_photos(folder: Path) -> list[Path]:
@@ -131,21 +111,14 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    if args.runs_dir:
-        env["TREERISK_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
-    port = free_port()
+    env = {"TREERISK_RUNS_DIR": str(Path(args.runs_dir).resolve())} if args.runs_dir else {}
     with tempfile.TemporaryDirectory() as folder:
         script, url_path = entry_point(Path(folder))
-        command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-                   "--server.port", str(port), "--browser.gatherUsageStats", "false", "--theme.base", "light"]
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_healthy(port, server)
+        with running_dashboard(env=env, script=script, options=["--theme.base", "light"]) as app:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": WIDTH, "height": 1000}, device_scale_factor=1)
-                page.goto(f"http://127.0.0.1:{port}/{url_path}", wait_until="networkidle", timeout=180_000)
+                page.goto(f"{app.url}/{url_path}", wait_until="networkidle", timeout=180_000)
                 # The page's own title (the sidebar's link has the same words), then its example buttons.
                 page.get_by_role("heading", name="Assess a tree").first.wait_for(timeout=180_000)
                 example = page.get_by_role("button", name="Example 3")
@@ -168,12 +141,6 @@ def main(argv: list[str] | None = None) -> int:
                 full_height_shot(page, out / "assess_batch.png")
                 print(f"wrote {out / 'assess_batch.png'}")
                 browser.close()
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
     return 0
 
 

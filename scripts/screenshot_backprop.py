@@ -1,6 +1,6 @@
 """Real-browser screenshots of the backprop visualizer for the README.
 
-Starts ``streamlit run dashboard/views/backprop.py`` on port 8599 (headless), drives it with
+Starts ``streamlit run dashboard/views/backprop.py`` on a free port (headless, dashboard/serve.py), drives it with
 Playwright and Debian's chromium, and writes:
 
     docs/backprop_backward.png   mid backward pass, a weight selected, its formula with numbers
@@ -12,50 +12,21 @@ Run from the repository root:  .venv/bin/python scripts/screenshot_backprop.py [
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-PORT = 8599
-URL = f"http://localhost:{PORT}/"
+if str(ROOT) not in sys.path:  # run as `python scripts/…`: the project's own packages must import
+    sys.path.insert(0, str(ROOT))
+
+from dashboard.serve import running_dashboard  # noqa: E402
+
+PAGE = ROOT / "dashboard" / "views" / "backprop.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-def start_server() -> subprocess.Popen:
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/views/backprop.py", "--server.headless", "true",
-         "--server.port", str(PORT)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(URL + "_stcore/health", timeout=2)
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("streamlit exited:\n" + proc.stdout.read().decode(errors="replace"))
-            time.sleep(0.5)
-    stop_server(proc)
-    raise RuntimeError("streamlit did not answer on port %d within 60 s" % PORT)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # the group we started: streamlit and nothing else
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_idle(page: Page, settle: float = 0.8) -> None:
@@ -74,9 +45,9 @@ def click(page: Page, label: str, times: int = 1) -> None:
         wait_idle(page, 0.4)
 
 
-def backward_shot(page: Page, out: Path) -> None:
+def backward_shot(page: Page, url: str, out: Path) -> None:
     # The XNOR-learning setup: a 2-3-1 tanh network learning XOR, a few steps in, then one step by hand.
-    page.goto(URL + "?preset=xor_learn&layers=3&act=tanh&out=sigmoid&cost=cross_entropy&lr=0.5&batch=full"
+    page.goto(url + "/?preset=xor_learn&layers=3&act=tanh&out=sigmoid&cost=cross_entropy&lr=0.5&batch=full"
               "&init=xavier&seed=1&data=xor")
     page.wait_for_selector("text=Backprop, step by step", timeout=60000)
     wait_idle(page, 1.5)
@@ -117,8 +88,8 @@ def select(page: Page, label: str, option: str) -> None:
     wait_idle(page, 0.5)
 
 
-def graph_shot(page: Page, out: Path) -> None:
-    page.goto(URL + "?mode=graph&expr=f%20%3D%20(x%20%2B%20y)%20*%20z&vals=x%20%3D%20-2%2C%20y%20%3D%205%2C%20z%20%3D%20-4")
+def graph_shot(page: Page, url: str, out: Path) -> None:
+    page.goto(url + "/?mode=graph&expr=f%20%3D%20(x%20%2B%20y)%20*%20z&vals=x%20%3D%20-2%2C%20y%20%3D%205%2C%20z%20%3D%20-4")
     page.wait_for_selector("text=Backprop, step by step", timeout=60000)
     wait_idle(page, 1.5)
     click(page, "Backward one node", 1)
@@ -132,16 +103,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    proc = start_server()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            backward_shot(page, args.out)
-            graph_shot(page, args.out)
-            browser.close()
-    finally:
-        stop_server(proc)
+    with running_dashboard(script=PAGE) as app, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        backward_shot(page, app.url, args.out)
+        graph_shot(page, app.url, args.out)
+        browser.close()
     print(f"wrote {args.out / 'backprop_backward.png'} and {args.out / 'backprop_graph.png'}")
 
 

@@ -7,22 +7,25 @@ real browser (Debian's chromium through Playwright) and saves:
     dashboard_overview.png, dashboard_train.png (a run in progress), dashboard_runs.png,
     dashboard_runs_collapsed.png (the collapsed-model banner), dashboard_compare.png
 
-The helpers here (start the app, drive the Train page) are shared with tests/test_browser_training.py.
+The helpers here (drive the Train page, take screenshots) are shared with tests/test_browser_training.py; the app
+itself is started by dashboard/serve.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as `python scripts/…`: the project's own packages must import
+    sys.path.insert(0, str(REPO_ROOT))
+
+from dashboard.serve import running_dashboard  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -31,47 +34,7 @@ CHROMIUM_ARGS = [
 WIDTH = 1400
 
 
-# ------------------------------------------------------------------------------------------------ the app
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_app(runs_dir: Path, data_dir: Path, port: int, log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``streamlit run dashboard/app.py`` headless on ``port``; returns once it answers its health check."""
-    env = dict(os.environ, TREERISK_RUNS_DIR=str(runs_dir), TREERISK_DATA_DIR=str(data_dir), **(extra_env or {}))
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "localhost",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    handle = log.open("w")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with code {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.3)
-    stop_app(process)
-    raise RuntimeError(f"the dashboard did not answer on port {port} within 60 s:\n{log.read_text()[-3000:]}")
-
-
-def stop_app(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
+# ------------------------------------------------------------------------------------------------ the browser
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
@@ -208,10 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs_dir is None:
         print("training demo runs…")
         train_demo_runs(folder, runs_dir)
-    port = free_port()
-    app = start_app(runs_dir, data_dir, port, work / "app.log")
-    base = f"http://localhost:{port}"
-    try:
+    env = {"TREERISK_RUNS_DIR": str(runs_dir), "TREERISK_DATA_DIR": str(data_dir)}
+    with running_dashboard(env=env, log=work / "app.log", timeout=60) as app:
+        base = app.url
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
@@ -230,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(2)
                 print("saved", screenshot(page, args.out / name))
             browser.close()
-    finally:
-        stop_app(app)
     return 0
 
 

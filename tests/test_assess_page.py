@@ -176,3 +176,27 @@ def test_a_broken_checkpoint_or_a_non_isa_model_is_explained(runs: Path) -> None
     _upload(at, "assess_batch_upload", [("tree.jpg", jpeg())])
     assert any("are not ISA" in w.value for w in at.warning)
     assert list(at.dataframe[0].value["Rating"]) == ["n/a"]
+
+
+def _image_captions(at: AppTest) -> list[str]:
+    return [image.caption for element in at.get("image") for image in element.proto.imgs]
+
+
+def test_the_explanation_method_can_be_switched_and_the_heatmap_follows(runs: Path) -> None:
+    from lightning_module.evaluation.explain import DEFAULT_EXPLANATION_METHOD, EXPLANATION_METHODS
+
+    at = _open()
+    at.button(key="assess_example_0").click()
+    at.run()
+    selector = at.selectbox(key="assess_explanation")
+    assert selector.options == [m.label for m in EXPLANATION_METHODS.values()]
+    assert selector.value == DEFAULT_EXPLANATION_METHOD
+    default_label = EXPLANATION_METHODS[DEFAULT_EXPLANATION_METHOD].label
+    assert any(default_label in caption for caption in _image_captions(at))
+    other = next(name for name in reversed(EXPLANATION_METHODS) if name != DEFAULT_EXPLANATION_METHOD)
+    selector.set_value(other)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="assess_explanation").value == other
+    assert any(EXPLANATION_METHODS[other].label in caption for caption in _image_captions(at))
+    assert not any(default_label in caption for caption in _image_captions(at))

@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from dashboard.serve import running_dashboard  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = [
@@ -35,10 +40,9 @@ def test_train_from_the_browser_and_watch_the_runs_page_update(driver, photo_fol
 
     shots = Path(os.environ.get("TREERISK_SCREENSHOT_DIR") or tmp_path / "screenshots")
     runs = tmp_path / "runs"
-    port = driver.free_port()
-    base = f"http://localhost:{port}"
-    app = driver.start_app(runs, tmp_path / "data", port, tmp_path / "app.log", {"TREERISK_CACHE": str(tmp_path / "cache")})
-    try:
+    env = {"TREERISK_RUNS_DIR": str(runs), "TREERISK_DATA_DIR": str(tmp_path / "data"), "TREERISK_CACHE": str(tmp_path / "cache")}
+    with running_dashboard(env=env, log=tmp_path / "app.log", timeout=60) as app:
+        base = app.url
         with sync_playwright() as playwright:
             browser = driver.launch_browser(playwright)
             page = browser.new_page()
@@ -75,6 +79,4 @@ def test_train_from_the_browser_and_watch_the_runs_page_update(driver, photo_fol
             assert page.locator('[data-testid="stException"]').count() == 0
             driver.screenshot(page, shots / "runs_finished.png")
             browser.close()
-    finally:
-        driver.stop_app(app)
     assert (shots / "runs_finished.png").is_file()

@@ -1,4 +1,7 @@
-"""Grad-CAM heatmaps: they work for every backbone, point at what drives the score, and map back onto the photo."""
+"""Grad-CAM heatmaps: they work for every backbone, point at what drives the score, and map back onto the photo.
+
+The pictures drawn from a heatmap are tested in test_pictures.py.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from lightning_module.data.imaging import PreparedPhoto, load_square, load_upright
-from lightning_module.evaluation.explain import (
-    crop_as_seen,
-    explain,
-    explained_layer,
-    heatmap_peak,
-    model_view,
-    outline_crop,
-    overlay,
-)
+from lightning_module.data.imaging import PreparedPhoto, load_square
+from lightning_module.evaluation.explain import explain, explained_layer, heatmap_peak
 from lightning_module.evaluation.predictor import Predictor
-from lightning_module.models.networks import BACKBONES, TreeRiskNetwork, build_network
+from lightning_module.models.backbones import BACKBONES
+from lightning_module.models.networks import TreeRiskNetwork, build_network
 
 CLASSES = ["Improbable", "Possible", "Probable"]
 
@@ -133,33 +129,6 @@ def test_explain_works_inside_inference_mode() -> None:
     with torch.inference_mode():
         result = explain(predictor, photo, target=1)
     assert not result.flat
-
-
-def test_overlay_keeps_the_photo_at_zero_opacity_and_colours_hot_areas() -> None:
-    crop = Image.new("RGB", (64, 64), (0, 128, 0))
-    heatmap = np.zeros((8, 8), dtype=np.float32)
-    heatmap[:4, :4] = 1.0
-    assert np.array_equal(np.asarray(overlay(crop, heatmap, 0.0)), np.asarray(crop))
-    shown = np.asarray(overlay(crop, heatmap, 1.0)).astype(int)
-    assert shown.shape == (64, 64, 3)
-    hot, cold = shown[4, 4], shown[60, 60]
-    assert hot[0] > 100 and hot[1] < 60  # dark red where the heatmap is 1
-    assert tuple(cold) == (0, 128, 0)  # the photo untouched where it is 0
-    with pytest.raises(ValueError):
-        overlay(crop, heatmap, 1.5)
-
-
-def test_crop_pictures_follow_the_crop_box_on_a_smaller_display_copy() -> None:
-    data = _photo_bytes((400, 200))
-    photo = load_square(data, 32, "grayscale")
-    shown = load_upright(data, max_side=200)  # half size
-    assert crop_as_seen(photo, shown).size == (100, 100)
-    outlined = outline_crop(photo, shown)
-    assert outlined.size == shown.size
-    # Outside the crop is dimmed towards white; inside it is the photo.
-    assert np.asarray(outlined)[100 // 2, 10].mean() > np.asarray(shown)[100 // 2, 10].mean() - 1
-    assert np.array_equal(np.asarray(outlined)[60, 100], np.asarray(shown)[60, 100])
-    assert model_view(photo, side=320).size == (320, 320)
 
 
 # ------------------------------------------------------------------------------------------ familiarity checks

@@ -25,7 +25,7 @@ import pytest
 import torch
 import yaml
 
-from lightning_module.evaluation.checkpoints import read_checkpoint
+from lightning_module.models.checkpoints import read_checkpoint
 from lightning_module.reliability.fault_hooks import SlowCheckpointIO
 from lightning_module.runs import launcher, store
 from lightning_module.training.checkpoint_io import AtomicCheckpointIO
@@ -175,7 +175,7 @@ def _resume_and_finish(run_dir: Path, log: Path, max_epochs: int = MAX_EPOCHS) -
         read_checkpoint(checkpoint)
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == max_epochs - 1
     assert not list((run_dir / "checkpoints").glob("*.tmp")), "the resumed run's saves cleared what the kill left"
-    # A kill can also strand a hidden temporary copy of a small JSON/CSV record (run_files.atomic_write_text does
+    # A kill can also strand a hidden temporary copy of a small JSON/CSV record (files.atomic_write_text does
     # not clear those yet); it is never read: the dashboard's readers match exact file names.
     for leftover in run_dir.rglob("*.tmp"):
         assert leftover.name.startswith(".") and leftover.stat().st_size < 1_000_000, leftover
@@ -411,6 +411,7 @@ def test_two_browser_sessions_train_and_assess_at_once_and_survive_a_crash(photo
     import screenshot_dashboard as driver
     from load_check import CAPTION, CARD
 
+    from dashboard.serve import running_dashboard
     from lightning_module.evaluation.predictor import load_predictor
     from lightning_module.reliability.fuzz_inputs import base_photo, encode
 
@@ -429,10 +430,9 @@ def test_two_browser_sessions_train_and_assess_at_once_and_survive_a_crash(photo
             top = int(probabilities.argmax())
             photos[path] = (size, predictor.classes[top], f"{probabilities[top]:.0%}".rstrip("%"))
 
-    port = driver.free_port()
-    base = f"http://localhost:{port}"
-    app = driver.start_app(runs, tmp_path / "data", port, tmp_path / "app.log", {"TREERISK_CACHE": str(tmp_path / "cache")})
-    try:
+    env = {"TREERISK_RUNS_DIR": str(runs), "TREERISK_DATA_DIR": str(tmp_path / "data"), "TREERISK_CACHE": str(tmp_path / "cache")}
+    with running_dashboard(env=env, log=tmp_path / "app.log", timeout=60) as app:
+        base = app.url
         with sync_playwright() as playwright:
             browser = driver.launch_browser(playwright)
             pages = {person: browser.new_context().new_page() for person in ("alpha", "beta")}
@@ -474,8 +474,6 @@ def test_two_browser_sessions_train_and_assess_at_once_and_survive_a_crash(photo
             _wait_for(lambda: json.loads((beta / "run.json").read_text()).get("status") == "finished", 300, "beta to finish",
                       poll=0.5)
             browser.close()
-    finally:
-        driver.stop_app(app)
     beta_record = json.loads((runs / "beta" / "version_0" / "run.json").read_text())
     alpha_record = json.loads((runs / "alpha" / "version_0" / "run.json").read_text())
     assert beta_record["max_epochs"] == 4 and alpha_record["max_epochs"] == 30, "each run kept its own choices"

@@ -5,8 +5,8 @@ zero bytes, text/HTML/SVG/EPS renamed to .jpg, decompression bombs, 1x1 and 1000
 palette transparency, animated images, hostile EXIF, ...). Each goes through every path a photo takes:
 
 - the single-photo path: ``load_square``, ``load_upright``, ``Predictor.predict_proba`` and the dashboard's
-  ``screening.assess_photo`` (prediction + Grad-CAM + display copy + GPS);
-- the batch path: ``screening.screen`` over loose uploads and over a zip archive;
+  ``assessment.photo_assessment.assess_photo`` (prediction + Grad-CAM + display copy + GPS);
+- the batch path: ``assessment.screening.screen`` over loose uploads and over a zip archive;
 - the dataset path: ``ingest`` and ``TreeRiskDataModule.setup`` on a folder that mixes them with good photos.
 
 "Nothing crashes" means only ``PhotoError`` ever escapes; "nothing hangs" is enforced by a per-test timeout;
@@ -28,6 +28,9 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_module.assessment.archives import Upload, batch_items
+from lightning_module.assessment.photo_assessment import assess_photo
+from lightning_module.assessment.screening import screen
 from lightning_module.data.datamodule import TreeRiskDataModule
 from lightning_module.data.imaging import MAX_FILE_BYTES, PhotoError, load_square, load_upright
 from lightning_module.data.ingest import ingest
@@ -36,7 +39,6 @@ from lightning_module.evaluation.predictor import Predictor
 from lightning_module.models.networks import build_network
 from lightning_module.reliability.fuzz_inputs import DAMAGED, FuzzCase, base_photo, encode, flip_bytes, fuzz_cases, slow_cases
 from lightning_module.reliability.probe import probe_file
-from lightning_module.screening import Upload, assess_photo, batch_items, screen
 
 CASES = fuzz_cases(seed=0)
 BY_NAME = {case.name: case for case in CASES}
@@ -318,7 +320,7 @@ def assess_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def _uploadable(cases: list[FuzzCase]) -> list[FuzzCase]:
     """Cases whose file name the uploader accepts (it refuses other extensions, e.g. .svg, before anything is read)."""
-    from dashboard.assess_views.style import PHOTO_TYPES
+    from dashboard.parts.assess.style import PHOTO_TYPES
 
     return [case for case in cases if case.suffix.lstrip(".") in PHOTO_TYPES]
 

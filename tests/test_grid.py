@@ -9,7 +9,6 @@ with numbers worked out by hand (one epoch of training gives collapsed models wi
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import math
 import statistics
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from conftest import make_photo_folder
 
+from lightning_module.files import exclusive_lock
 from lightning_module.grid import results
 from lightning_module.grid.cli import main as grid_cli
 from lightning_module.grid.data_check import GridDataError
@@ -208,6 +208,23 @@ def test_welch_matches_hand_computation() -> None:
     assert math.isnan(welch_test([0.5], [0.4, 0.6]).t), "one value has no variance"
 
 
+@pytest.mark.filterwarnings("error")  # scipy's "catastrophic cancellation" warning must never reach the user
+def test_identical_fold_scores_have_no_spread_and_raise_no_warning() -> None:
+    same = [0.7, 0.7, 0.7]  # 0.7 is not exact in binary: their mean differs from 0.7 by rounding noise
+    summary = summarize(same)
+    assert summary.n == 3 and summary.mean == pytest.approx(0.7) and summary.sd == 0.0
+    assert summary.ci_low == summary.ci_high == summary.mean, "no spread: an interval of zero width"
+    both = welch_test(same, [0.5, 0.5, 0.5])
+    assert math.isnan(both.t) and math.isnan(both.df) and math.isnan(both.p), "no spread in either: nothing to test"
+    assert both.difference == pytest.approx(0.2)
+    # One fixed cell: Welch's test is the one-sample t-test of the other against it. b = [.5,.6,.55]: mean .55,
+    # sd .05; t = 0.15 / (0.05 / sqrt(3)) = 3 * sqrt(3), df = 3 - 1.
+    one = welch_test(same, [0.5, 0.6, 0.55])
+    assert one.t == pytest.approx(3 * math.sqrt(3), abs=1e-9) and one.df == pytest.approx(2)
+    assert one.p == pytest.approx(two_sided_p(3 * math.sqrt(3), 2), abs=1e-6)
+    assert welch_test([0.5, 0.6, 0.55], same).t == pytest.approx(-3 * math.sqrt(3), abs=1e-9)
+
+
 def test_holm_adjustment_by_hand() -> None:
     # sorted 0.01, 0.03, 0.04 -> 3 * 0.01 = 0.03, 2 * 0.03 = 0.06, max(0.06, 1 * 0.04) = 0.06
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
@@ -318,8 +335,7 @@ def test_a_grid_with_other_training_settings_is_refused_and_nothing_changes(phot
 def test_a_second_grid_into_the_same_folder_is_refused(photos: Path, tmp_path: Path) -> None:
     spec = scripted_spec(photos, tmp_path / "busy")
     Path(spec.output).mkdir(parents=True)
-    with (Path(spec.output) / LOCK_FILE).open("a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with exclusive_lock(Path(spec.output) / LOCK_FILE):  # held as another grid process would hold it
         with pytest.raises(GridBusy, match="already running"):
             run_grid(spec, fit=scripted_fit, estimate=False, log=lambda line: None)
 
@@ -379,7 +395,8 @@ def test_impossible_combinations_are_skipped_with_a_reason(photos: Path, tmp_pat
     config["grid"].update(backbones=["seed_cnn", "resnet18"], pretrained=["none", "imagenet"])
     spec = parse_grid_spec(config)
     assert len(spec.cells) == 2 * 2 * 3
-    assert {s.reason for s in spec.skipped_cells} == {"seed_cnn has no ImageNet weights"}
+    reason = "seed_cnn has no ImageNet weights: choose pretrained 'none', or another backbone."
+    assert {s.reason for s in spec.skipped_cells} == {reason}
     config["grid"].update(backbones=["seed_cnn"], pretrained=["imagenet"])
     with pytest.raises(GridSpecError, match="no cell of this grid can be trained"):
         parse_grid_spec(config)

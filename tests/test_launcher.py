@@ -119,7 +119,8 @@ def test_two_starts_with_one_name_train_in_separate_directories(photo_folder: Pa
         assert run.status == "finished", store.read_log_tail(started.run_dir)
         assert run.epochs_done == 1
         assert list(store.read_metrics(started.run_dir).index) == [0]
-        assert (started.run_dir / "train.log").stat().st_size > 0
+        log = (started.run_dir / "train.log").read_text()
+        assert log and "litlogger" not in log and "💡 Tip" not in log, "Lightning's advertisement stays out of the log"
         assert (started.run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
@@ -189,3 +190,16 @@ def test_resume_is_refused_for_live_finished_and_configless_runs(tmp_path: Path)
         launcher.resume_training(crashed)
     with pytest.raises(LaunchError, match="run.json cannot be read"):
         launcher.resume_training(fx.unreadable_run(tmp_path))
+
+
+def test_a_resume_already_under_way_elsewhere_is_refused_at_once(tmp_path: Path) -> None:
+    from lightning_module.files import exclusive_lock
+
+    crashed = fx.crashed_run(tmp_path)
+    before = (crashed / "run.json").read_text()
+    with exclusive_lock(crashed / launcher.LAUNCH_LOCK_NAME):  # as a second browser tab's Resume would hold it
+        started = time.monotonic()
+        with pytest.raises(LaunchError, match="being started by someone else"):
+            launcher.resume_training(crashed)
+        assert time.monotonic() - started < 5, "a held lock is reported, not waited for"
+    assert (crashed / "run.json").read_text() == before, "nothing was changed or started"

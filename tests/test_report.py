@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from assess_samples import gps_jpeg
+from lightning_module.assessment.photo_assessment import assess_photo
+from lightning_module.assessment.report import LIMITATIONS, build_report, matrices_html, model_summary
+from lightning_module.assessment.risk import rating_path
 from lightning_module.evaluation.predictor import Predictor
 from lightning_module.models.networks import build_network
-from lightning_module.report import LIMITATIONS, build_report, matrices_html, model_summary
-from lightning_module.risk import rating_path
-from lightning_module.screening import assess_photo
 
 
 class _Collector(HTMLParser):
@@ -81,7 +81,7 @@ def test_report_has_everything_the_issue_asks_for(report_html: str) -> None:
                      "screening aid, not a qualified arborist"):
         assert expected in report_html, expected
     for limitation in LIMITATIONS:
-        assert limitation.replace("'", "&#x27;") in report_html
+        assert limitation.replace("'", "&#39;") in report_html  # escaped as Jinja2 (markupsafe) writes it
     assert "@page{size:A4" in report_html  # printable on one page
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightning_module import risk
+from lightning_module.assessment import risk
 
 IMPACTS = ["Very low", "Low", "Medium", "High"]
 CONSEQUENCES = ["Negligible", "Minor", "Significant", "Severe"]

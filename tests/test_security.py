@@ -9,13 +9,10 @@ with ``__reduce__``) and a bare pickle file (tests/test_training_run.py), run na
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import pickletools
 import socket
-import subprocess
 import sys
-import time
 import tomllib
 import zipfile
 from pathlib import Path
@@ -27,13 +24,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fixtures_runs as fx  # noqa: E402
 
 from lightning_module.__main__ import main as cli  # noqa: E402
-from lightning_module.evaluation.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
+from lightning_module.assessment.archives import Upload, batch_items, display_name  # noqa: E402
+from lightning_module.assessment.screening import screen  # noqa: E402
+from lightning_module.models.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
 from lightning_module.evaluation.predictor import load_predictor  # noqa: E402
 from lightning_module.models.classifier import LikelihoodOfFailureClassifier  # noqa: E402
 from lightning_module.reliability.fuzz_inputs import base_photo, encode  # noqa: E402
 from lightning_module.runs import launcher, store  # noqa: E402
 from lightning_module.runs.launcher import LaunchError, TrainingRequest  # noqa: E402
-from lightning_module.screening import Upload, batch_items, display_name, screen  # noqa: E402
 from lightning_module.training.run_files import validate_run_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,11 +222,14 @@ def test_uploads_are_never_written_to_disk_whatever_their_name(tmp_path: Path, m
 
 def test_dashboard_code_never_writes_uploads_to_disk() -> None:
     """The upload path reads ``getvalue()`` bytes only: no upload is saved, so none can outlive its request."""
-    sources = [REPO / "lightning_module" / "screening.py", *sorted((REPO / "dashboard").rglob("*.py"))]
+    # Everything an upload passes through in the package: the assessment layer and the GPS reader.
+    upload_code = [*sorted((REPO / "lightning_module" / "assessment").glob("*.py")),
+                   REPO / "lightning_module" / "data" / "photo_gps.py"]
+    sources = [*upload_code, *sorted((REPO / "dashboard").rglob("*.py"))]
     writers = ("write_bytes(", "NamedTemporaryFile", "mkstemp", ".save(", "open(")
     for source in sources:
         text = source.read_text()
-        if "file_uploader" not in text and "Upload(" not in text and source.name != "screening.py":
+        if "file_uploader" not in text and "Upload(" not in text and source not in upload_code:
             continue
         for line_number, line in enumerate(text.splitlines(), start=1):
             stripped = line.strip()
@@ -247,12 +248,6 @@ def test_dashboard_settings_are_safe_by_default() -> None:
     assert server.get("enableXsrfProtection", True) is True and server.get("enableCORS", True) is True
     assert 0 < server.get("maxUploadSize", 200) <= 100, "an upload limit sized for phone photos"
     assert settings.get("browser", {}).get("gatherUsageStats") is False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _lan_address() -> str | None:
@@ -285,17 +280,9 @@ def test_streamlit_listens_on_localhost_only(tmp_path: Path) -> None:
     lan = _lan_address()
     if lan is None:
         pytest.skip("this machine has no non-loopback address to try")
-    port = _free_port()
-    env = dict(os.environ, TREERISK_RUNS_DIR=str(tmp_path / "runs"))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.port", str(port),
-         "--server.headless", "true"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not _can_connect("127.0.0.1", port):
-            assert server.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
-            time.sleep(0.5)
-        assert not _can_connect(lan, port), f"reachable from the network on {lan}:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    from dashboard.serve import running_dashboard
+
+    # address=None: no --server.address flag, so the listen address is the one .streamlit/config.toml sets.
+    with running_dashboard(env={"TREERISK_RUNS_DIR": str(tmp_path / "runs")}, address=None, timeout=120) as app:
+        assert _can_connect("127.0.0.1", app.port), "the dashboard answers on this machine"
+        assert not _can_connect(lan, app.port), f"reachable from the network on {lan}:{app.port}"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
+from lightning_module.data.photo_gps import image_gps
 from lightning_module.synthetic import (
     DEFECT_WEIGHTS,
     DEFECTS,
@@ -28,7 +29,6 @@ from lightning_module.synthetic import (
 )
 from lightning_module.synthetic.cli import main as cli_main
 from lightning_module.synthetic.domains import parse_domain
-from lightning_module.synthetic.exif import read_gps
 from lightning_module.synthetic.render import render
 from lightning_module.synthetic.scoring import class_interval, sample_severities
 from lightning_module.synthetic.spec import TOWN_LAT, TOWN_LON, sample_photo, sample_tree
@@ -236,7 +236,7 @@ def test_photos_are_4_3_jpegs_with_exif_camera_time_gps_and_upright_orientation(
         assert exif[ExifTags.Base.Make] and exif[ExifTags.Base.Model]
         assert exif[ExifTags.Base.DateTime].count(":") == 4
         assert exif[ExifTags.Base.Orientation] == 1
-        lat, lon = read_gps(image)
+        lat, lon = image_gps(image)
     assert abs(lat - TOWN_LAT) < 0.1 and abs(lon - TOWN_LON) < 0.1
     assert abs(lat - float(row["latitude"])) < 1e-3
 
@@ -335,6 +335,21 @@ def test_two_processes_ensuring_at_once_both_get_one_complete_dataset(tmp_path):
     assert [p.returncode for p in procs] == [0, 0] and all("ok" in o for o in outputs)
     assert len(read_manifest(target)) == 16
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_ensure_waits_while_another_process_generates_the_same_folder(tmp_path):
+    import threading
+
+    from lightning_module.files import exclusive_lock
+
+    target = tmp_path / "waits"
+    ensure = threading.Thread(target=ensure_synthetic_dataset, args=(target,), kwargs=dict(n=4, width=W, height=H))
+    with exclusive_lock(tmp_path / ".waits.lock"):  # the lock a generating process holds beside its target
+        ensure.start()
+        ensure.join(1.0)
+        assert ensure.is_alive() and not target.exists(), "it waits for the holder instead of generating beside it"
+    ensure.join(60)
+    assert not ensure.is_alive() and len(read_manifest(target)) == 4
 
 
 def test_bad_options_get_clear_messages(tmp_path):

@@ -14,8 +14,8 @@ import yaml
 
 from lightning_module.__main__ import main as cli
 from lightning_module.data.imaging import load_square
-from lightning_module.evaluation.baseline import collapse_check, majority_baseline
-from lightning_module.evaluation.checkpoints import CheckpointError
+from lightning_module.models.baseline import collapse_check, majority_baseline
+from lightning_module.models.checkpoints import CheckpointError
 from lightning_module.evaluation.predictor import load_predictor
 from lightning_module.models.classifier import LikelihoodOfFailureClassifier
 from lightning_module.training.run_files import validate_run_name

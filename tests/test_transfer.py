@@ -11,10 +11,10 @@ import torch
 
 from conftest import make_photo_folder
 from lightning_module.data.datamodule import TreeRiskDataModule
-from lightning_module.evaluation.checkpoints import CheckpointError
+from lightning_module.models.checkpoints import CheckpointError
 from lightning_module.evaluation.predictor import load_predictor
 from lightning_module.models.classifier import LikelihoodOfFailureClassifier
-from lightning_module.training.finetuning import HeadOnlyThenUnfreeze, trainable_parameter_count
+from lightning_module.models.finetuning import HeadOnlyThenUnfreeze, trainable_parameter_count
 
 HEAD = "body.classifier.7."  # seed_cnn's output layer
 

@@ -12,12 +12,12 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # also when run on its own (AppTest, `streamlit run dashboard/views/assess.py`)
     sys.path.insert(0, str(_ROOT))
 
-from dashboard.assess_views.batch import render_batch
-from dashboard.assess_views.models import BUNDLED_NAME, available_checkpoints, cache_key, cached_predictor, runs_dir
-from dashboard.assess_views.single import render_single
-from dashboard.assess_views.style import inject_css
-from lightning_module import risk
-from lightning_module.evaluation.checkpoints import CheckpointError
+from dashboard.parts.assess.batch import render_batch
+from dashboard.parts.assess.models import BUNDLED_NAME, available_checkpoints, cache_key, cached_predictor, runs_dir
+from dashboard.parts.assess.single import render_single
+from dashboard.parts.assess.style import inject_css
+from lightning_module.assessment import risk
+from lightning_module.models.checkpoints import CheckpointError
 
 inject_css()
 st.title("Assess a tree", anchor=False)

@@ -7,9 +7,9 @@ import streamlit as st
 
 import pandas as pd
 
-from dashboard.ui import widgets
-from dashboard.ui.paths import runs_dir
-from dashboard.ui.run_picker import pick_runs
+from dashboard.parts.shared import widgets
+from dashboard.parts.shared.paths import runs_dir
+from dashboard.parts.shared.run_picker import pick_runs
 from lightning_module.runs import plots, store
 
 st.title("Compare runs")

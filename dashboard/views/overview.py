@@ -7,8 +7,8 @@ import streamlit as st
 
 import pandas as pd
 
-from dashboard.ui import widgets
-from dashboard.ui.paths import data_dir, runs_dir
+from dashboard.parts.shared import widgets
+from dashboard.parts.shared.paths import data_dir, runs_dir
 from lightning_module.data.categories import ISA_CATEGORIES
 from lightning_module.runs import store
 from lightning_module.runs.datasets import datasets_on_hand

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 
-from dashboard.ui import run_sections as sections
-from dashboard.ui import widgets
-from dashboard.ui.paths import runs_dir
-from dashboard.ui.run_picker import pick_run
+from dashboard.parts.runs import run_sections as sections
+from dashboard.parts.runs.defect_reliance import defect_reliance_section
+from dashboard.parts.shared import widgets
+from dashboard.parts.shared.paths import runs_dir
+from dashboard.parts.shared.run_picker import pick_run
 from lightning_module.runs import store
 
 st.title("Runs")
@@ -68,3 +69,4 @@ def run_view() -> None:
 
 
 widgets.live(run_view, chosen.active, key="run-view")
+defect_reliance_section(chosen)  # outside the live view: measured on demand, never re-run by the timer

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 
-from dashboard.ui import widgets
-from dashboard.ui.paths import runs_dir
-from dashboard.ui.train_form import training_choices
+from dashboard.parts.shared import widgets
+from dashboard.parts.shared.paths import runs_dir
+from dashboard.parts.train.train_form import training_choices
 from lightning_module.runs import launcher, store
 
 st.title("Train")

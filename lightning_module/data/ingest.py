@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 
 from lightning_module.data.imaging import ColorMode, PhotoError, check_file_size, load_square
 from lightning_module.data.sources import PhotoRecord
+from lightning_module.files import writing_atomically
 
 # Bump when preprocessing changes, so old cache entries are not reused.
 PREPROCESS_VERSION = 1
@@ -66,12 +66,9 @@ class IngestCache:
     def put(self, key: str, array: np.ndarray) -> None:
         if self.root is None:
             return
-        path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            with writing_atomically(self._path(key)) as handle:
                 np.save(handle, array, allow_pickle=False)
-            os.replace(handle.name, path)
         except OSError:
             pass  # a read-only or full disk only costs speed next time
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp
 
 from lightning_module.data.imaging import PhotoError, PhotoSource, PreparedPhoto
 
@@ -73,9 +74,7 @@ class Familiarity:
 
 def energy_score(logits: Iterable[float]) -> float:
     """``-logsumexp(logits)``: lower for photos like the training data."""
-    values = np.asarray(list(logits), dtype=np.float64)
-    top = float(values.max())
-    return -(top + float(np.log(np.exp(values - top).sum())))
+    return -float(logsumexp(np.asarray(list(logits), dtype=np.float64)))
 
 
 def relative_confidence(probabilities: Iterable[float]) -> float:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lightning_module.data.imaging import PhotoSource, PreparedPhoto, load_square
-from lightning_module.evaluation.checkpoints import CheckpointError, read_checkpoint
+from lightning_module.models.checkpoints import CheckpointError, read_checkpoint
 from lightning_module.models.networks import TreeRiskNetwork, build_network, last_conv_layer
 
 

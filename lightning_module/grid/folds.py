@@ -21,7 +21,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from lightning_module import processes
 from lightning_module.grid.spec import Cell, GridSpec
+from lightning_module.training import command_line
+from lightning_module.training.command_line import OptionValue
 from lightning_module.training.run_files import update_run_json
 
 FOLD_LOG = "train.log"
@@ -33,34 +36,34 @@ FitFunction = Callable[[list[str], Path], None]
 def fit_arguments(spec: GridSpec, cell: Cell, fold: int, attempt_dir: Path) -> list[str]:
     """The ``fit`` arguments that train ``fold`` of ``cell`` into ``attempt_dir`` (``.../fold_<k>/version_<n>``)."""
     version = int(attempt_dir.name.removeprefix("version_"))
-    arguments = [
-        "--seed_everything", str(spec.seed),
-        "--data.source", spec.source,
-        "--data.scenario", cell.scenario,
-        "--data.image_size", str(cell.image_size),
-        "--data.color_mode", cell.color_mode,
-        "--data.batch_size", str(spec.batch_size),
-        "--data.seed", str(spec.seed),
-        "--data.fold", str(fold),
-        "--data.n_folds", str(spec.folds),
-        "--model.backbone", cell.backbone,
-        "--model.pretrained", cell.pretrained,
-        "--model.lr", repr(spec.lr),
-        "--trainer.max_epochs", str(spec.epochs),
-        "--trainer.accelerator", spec.accelerator,
-        "--trainer.devices", "1",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.logger.init_args.save_dir", str(attempt_dir.parent.parent.resolve()),
-        "--trainer.logger.init_args.name", attempt_dir.parent.name,
-        "--trainer.logger.init_args.version", str(version),
-    ]  # fmt: skip
+    options: dict[str, OptionValue] = {
+        "seed_everything": spec.seed,
+        "data.source": spec.source,
+        "data.scenario": cell.scenario,
+        "data.image_size": cell.image_size,
+        "data.color_mode": cell.color_mode,
+        "data.batch_size": spec.batch_size,
+        "data.seed": spec.seed,
+        "data.fold": fold,
+        "data.n_folds": spec.folds,
+        "model.backbone": cell.backbone,
+        "model.pretrained": cell.pretrained,
+        "model.lr": spec.lr,
+        "trainer.max_epochs": spec.epochs,
+        "trainer.accelerator": spec.accelerator,
+        "trainer.devices": 1,
+        "trainer.enable_progress_bar": False,
+        "trainer.logger.init_args.save_dir": attempt_dir.parent.parent.resolve(),
+        "trainer.logger.init_args.name": attempt_dir.parent.name,
+        "trainer.logger.init_args.version": version,
+    }
     if spec.source == "synthetic":
-        arguments += ["--data.synthetic_size", str(spec.synthetic_size)]
+        options["data.synthetic_size"] = spec.synthetic_size
     if spec.group_regex:
-        arguments += ["--data.group_regex", spec.group_regex]
+        options["data.group_regex"] = spec.group_regex
     if spec.cache_dir != "auto":
-        arguments += ["--data.cache_dir", spec.cache_dir or "null"]
-    return arguments
+        options["data.cache_dir"] = spec.cache_dir or None
+    return command_line.fit_arguments(options)
 
 
 # ---------------------------------------------------------------------------------------------- one fold
@@ -102,26 +105,26 @@ def fit_in_process(arguments: list[str], attempt_dir: Path, threads: int | None 
 def fit_in_subprocess(arguments: list[str], attempt_dir: Path, stop: Callable[[], bool] | None = None,
                       threads: int | None = None) -> None:  # fmt: skip
     """Train one fold as ``python -m lightning_module fit ...``; a non-zero exit raises with the log's path."""
-    command = [sys.executable, "-m", "lightning_module", "fit", *arguments]
+    command = command_line.fit_command(arguments=arguments)
     environment = dict(os.environ)
     if threads is not None:
         environment["OMP_NUM_THREADS"] = str(threads)  # read by torch when it starts
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with (attempt_dir / FOLD_LOG).open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment)
-        try:
-            while process.poll() is None:
-                if stop is not None and stop():
-                    process.terminate()  # Lightning marks the run stopped and exits
-                try:
-                    process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    pass
-        except KeyboardInterrupt:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=60)
-            raise
+    # In the grid's own process group: a Ctrl+C in the grid's terminal reaches the fold too.
+    process = processes.start(command, attempt_dir / FOLD_LOG, env=environment, own_session=False)
+    try:
+        while process.poll() is None:
+            if stop is not None and stop():
+                process.terminate()  # Lightning marks the run stopped and exits
+            try:
+                process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=60)
+        raise
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     _record_cpu(attempt_dir, children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime)
     if process.returncode != 0:

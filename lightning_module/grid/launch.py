@@ -8,20 +8,17 @@ and the grid ends; starting again resumes.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning_module
+from lightning_module import processes
+from lightning_module.files import atomic_write_json, lock_held, read_json
 from lightning_module.grid.results import LAUNCH_FILE, LOG_FILE, PROGRESS_FILE, read_progress
 from lightning_module.grid.runner import LOCK_FILE, check_compatible
 from lightning_module.grid.spec import GridSpec, GridSpecError, load_grid_spec
-from lightning_module.runs.store import process_running
-from lightning_module.training.run_files import atomic_write_json, now_iso, read_json
+from lightning_module.training.run_files import now_iso
 
 REPO_ROOT = Path(lightning_module.__file__).resolve().parent.parent
 
@@ -48,16 +45,10 @@ def resolve_spec(config: Path | str, output: Path | str | None = None) -> GridSp
 def is_busy(output: Path | str) -> bool:
     """Whether a grid process holds ``output`` (its lock), or one was just launched into it and is starting."""
     output = Path(output)
-    lock = output / LOCK_FILE
-    if lock.is_file():
-        with lock.open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-            except BlockingIOError:
-                return True
+    if lock_held(output / LOCK_FILE):
+        return True
     launched = read_json(output / LAUNCH_FILE) or {}
-    return process_running(launched.get("pid"))
+    return processes.running(launched.get("pid"))
 
 
 def start_grid(config: Path | str, output: Path | str | None = None) -> StartedGrid:
@@ -74,13 +65,9 @@ def start_grid(config: Path | str, output: Path | str | None = None) -> StartedG
     target.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "lightning_module", "grid", "--config", str(Path(config).resolve()),
                "--output", str(target)]  # fmt: skip
-    with (target / LOG_FILE).open("ab") as log:
-        log.write(f"\n===== {now_iso()} {' '.join(command)}\n".encode())
-        log.flush()
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the dashboard; Stop reaches it alone
-        )  # fmt: skip
+    # Its own session: it survives the dashboard. Reaped here, so a finished grid leaves no zombie behind.
+    process = processes.start(command, target / LOG_FILE, header=f"\n===== {now_iso()} {' '.join(command)}\n", cwd=REPO_ROOT)
+    processes.reap_in_background(process)
     atomic_write_json(target / LAUNCH_FILE, {"pid": process.pid, "command": command, "started": now_iso()})
     return StartedGrid(target, process.pid, command)
 
@@ -90,8 +77,8 @@ def stop_grid(output: Path | str) -> bool:
     output = Path(output)
     pids = [(read_json(output / PROGRESS_FILE) or {}).get("pid"), (read_json(output / LAUNCH_FILE) or {}).get("pid")]
     for pid in pids:
-        if process_running(pid):
-            os.kill(int(pid), signal.SIGTERM)
+        # The grid alone, not its group: it stops its folds itself, each after marking itself stopped.
+        if processes.running(pid) and processes.terminate(int(pid)):
             return True
     return False
 

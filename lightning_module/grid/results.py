@@ -27,9 +27,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from lightning_module.files import read_json
 from lightning_module.grid.spec import Cell, GridSpec, GridSpecError, parse_grid_spec
 from lightning_module.runs.store import RunInfo, process_running, read_metrics, read_run
-from lightning_module.training.run_files import read_json
 
 SPEC_FILE = "grid.yaml"
 PROGRESS_FILE = "progress.json"

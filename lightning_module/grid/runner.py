@@ -15,11 +15,9 @@ to use both cores of a 2-core machine: one small network per core beats two thre
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -27,10 +25,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
+from lightning_module import processes
+from lightning_module.files import Timeout, atomic_write_json, atomic_write_text, exclusive_lock, read_json
 from lightning_module.grid.data_check import ScenarioData, check_grid_data
 from lightning_module.grid.estimate import TimeLeft, duration_text, predict_cells
 from lightning_module.grid.folds import (
@@ -47,15 +47,9 @@ from lightning_module.grid.folds import (
 from lightning_module.grid.results import PROGRESS_FILE, SPEC_FILE, fold_attempts, fold_root, saved_spec
 from lightning_module.grid.spec import Cell, GridSpec, GridSpecError
 from lightning_module.grid.tables import GridTables, write_tables
-from lightning_module.runs.store import process_running, read_run
-from lightning_module.training.run_files import (
-    atomic_write_json,
-    atomic_write_text,
-    claim_next_version,
-    now_iso,
-    read_json,
-    update_run_json,
-)
+from lightning_module.runs.store import read_run
+from lightning_module.training.command_line import fit_command
+from lightning_module.training.run_files import claim_next_version, now_iso, update_run_json
 
 LOCK_FILE = ".grid.lock"
 Log = Callable[[str], None]
@@ -234,7 +228,7 @@ class GridRunner:
             dir=str(attempt_dir),
             pid=None,
             # The command that reproduces this fold on its own, whatever process ran it.
-            command=[sys.executable, "-m", "lightning_module", "fit", *arguments],
+            command=fit_command(arguments=arguments),
             grid={"output": str(self.output), "cell": task.cell.id, "fold": task.fold, "folds": self.spec.folds},
             **task.cell.as_dict(),
             max_epochs=self.spec.epochs,
@@ -267,10 +261,9 @@ class GridRunner:
         """Send SIGTERM to the training processes of folds in flight in worker processes (once each)."""
         for flight in flights:
             pid = (read_json(flight.attempt_dir / "run.json") or {}).get("pid")
-            if isinstance(pid, int) and pid != os.getpid() and pid not in signalled and process_running(pid):
+            if isinstance(pid, int) and pid != os.getpid() and pid not in signalled and processes.running(pid):
                 signalled.add(pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+                processes.terminate(pid)
 
     def _conclude(self, flight: _InFlight, error: str | None) -> tuple[str, str]:
         """The fold's outcome from its run.json and the error its fit raised: (status, what to tell the user)."""
@@ -308,17 +301,17 @@ class GridRunner:
         })  # fmt: skip
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[IO[str]]:
-        handle = (self.output / LOCK_FILE).open("a+")
+    def _lock(self) -> Iterator[None]:
+        lock = exclusive_lock(self.output / LOCK_FILE)
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = (read_json(self.output / PROGRESS_FILE) or {}).get("pid")
-                raise GridBusy(f"A grid is already running into {self.output} (pid {pid}); wait for it or stop it first.") from None
-            yield handle
+            lock.acquire(timeout=0)  # never wait: a second grid into the same folder is refused at once
+        except Timeout:
+            pid = (read_json(self.output / PROGRESS_FILE) or {}).get("pid")
+            raise GridBusy(f"A grid is already running into {self.output} (pid {pid}); wait for it or stop it first.") from None
+        try:
+            yield
         finally:
-            handle.close()  # releases the lock, also when this process dies
+            lock.release()  # the operating system releases it too when this process dies
 
     @contextlib.contextmanager
     def _sigterm_sets_stop(self) -> Iterator[None]:

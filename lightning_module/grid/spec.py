@@ -17,18 +17,15 @@ from typing import Any
 import yaml
 
 from lightning_module.data.categories import SCENARIOS
+from lightning_module.models.backbones import BACKBONE_NAMES, BACKBONES, COLOR_MODES, MAX_IMAGE_SIZE, backbone_problems
 
 # The lab's four class groupings (``all`` is left out: its classes depend on the data).
 GRID_SCENARIOS: tuple[str, ...] = tuple(SCENARIOS)
-BACKBONES: tuple[str, ...] = ("seed_cnn", "efficientnet_lite0", "resnet18", "resnet50", "googlenet", "inception_v3")
-COLOR_MODES: tuple[str, ...] = ("grayscale", "rgb")
 PRETRAINED: tuple[str, ...] = ("none", "imagenet")
 ISOLATIONS: tuple[str, ...] = ("in_process", "subprocess")
 ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "gpu")
-# The smallest input each backbone accepts (mirrors lightning_module.models.networks, which imports torch).
-MIN_IMAGE_SIZE = {"inception_v3": 75}
-DEFAULT_MIN_IMAGE_SIZE = 32
-MAX_IMAGE_SIZE = 1024
+# Sizes outside this range are a mistake in the file; a size only some backbones reject skips those cells.
+SMALLEST_IMAGE_SIZE = min(backbone.min_image_size for backbone in BACKBONES.values())
 
 AXES: tuple[str, ...] = ("scenarios", "image_sizes", "color_modes", "backbones", "pretrained")
 # Singular name of each axis, as in a cell and in the results table.
@@ -159,12 +156,11 @@ class GridSpec:
 
 
 def _impossible(cell: Cell) -> str | None:
-    if cell.backbone == "seed_cnn" and cell.pretrained == "imagenet":
-        return "seed_cnn has no ImageNet weights"
-    minimum = MIN_IMAGE_SIZE.get(cell.backbone, DEFAULT_MIN_IMAGE_SIZE)
-    if cell.image_size < minimum:
-        return f"{cell.backbone} needs images of at least {minimum} px"
-    return None
+    """Why ``cell`` cannot be trained, or None. Weight files are not looked for: the machine that trains has them."""
+    problems = backbone_problems(
+        cell.backbone, cell.pretrained == "imagenet", cell.image_size, cell.color_mode, check_weights=False
+    )
+    return "; ".join(str(problem) for problem in problems) or None
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -198,7 +194,7 @@ def parse_grid_spec(raw: Any, origin: str = "<grid>") -> GridSpec:
 
     scenarios = reader.choices(grid, "grid.scenarios", GRID_SCENARIOS, required=True)
     color_modes = reader.choices(grid, "grid.color_modes", COLOR_MODES, default=("grayscale",))
-    backbones = reader.choices(grid, "grid.backbones", BACKBONES, default=("seed_cnn",))
+    backbones = reader.choices(grid, "grid.backbones", BACKBONE_NAMES, default=("seed_cnn",))
     pretrained = reader.choices(grid, "grid.pretrained", PRETRAINED, default=("none",))
     image_sizes = reader.sizes(grid, "grid.image_sizes")
 
@@ -292,9 +288,9 @@ class _Reader:
         for index, value in enumerate(values):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise self.fail(f"{key}[{index}]", f"must be a whole number of pixels, got {_show(value)}")
-            if not DEFAULT_MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
+            if not SMALLEST_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
                 raise self.fail(
-                    f"{key}[{index}]", f"must be between {DEFAULT_MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} px, got {value}"
+                    f"{key}[{index}]", f"must be between {SMALLEST_IMAGE_SIZE} and {MAX_IMAGE_SIZE} px, got {value}"
                 )
         return self._unique(key, values)
 

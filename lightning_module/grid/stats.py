@@ -1,8 +1,15 @@
 """The statistics of the grid study: mean, sample SD, t-based 95 % confidence interval, Welch's t-test, Holm.
 
 Folds are the unit: each fold's score is one observation, so ``n`` is the number of finished folds. The SD
-uses ``ddof=1`` (a sample of folds), the interval Student's t with ``n - 1`` degrees of freedom, and the
-comparison Welch's unequal-variance t-test, because two cells' fold scores need not spread alike.
+uses ``ddof=1`` (a sample of folds), the interval Student's t with ``n - 1`` degrees of freedom
+(``scipy.stats.t.interval``), and the comparison Welch's unequal-variance t-test
+(``scipy.stats.ttest_ind(equal_var=False)``, whose result carries the Welch–Satterthwaite df), because two
+cells' fold scores need not spread alike.
+
+Identical scores are handled here, not left to scipy: a small grid often scores a cell the same on every fold
+(every fold collapsed to the majority class, say). Such a cell has no spread: its SD is 0 and its interval has
+zero width. scipy would compute a variance of rounding noise instead and warn about "catastrophic
+cancellation" once per fold, a warning the user can do nothing about.
 """
 
 from __future__ import annotations
@@ -16,11 +23,15 @@ from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
+# Values closer to their mean than this (relative) are one score written with rounding noise. It is the bound
+# below which scipy calls data "nearly identical" and warns, so no sample that passes here makes it warn.
+IDENTICAL_RELATIVE = 10 * np.finfo(float).eps
 
 
 @dataclass(frozen=True)
 class Summary:
-    """``n`` values summarised; ``sd`` and the interval are NaN when there are fewer than two."""
+    """``n`` values summarised; ``sd`` and the interval are NaN when there are fewer than two, and the interval
+    has zero width when every value is the same."""
 
     n: int
     mean: float
@@ -35,7 +46,9 @@ class Summary:
 
 @dataclass(frozen=True)
 class WelchResult:
-    """Welch's t-test of ``mean(a) - mean(b)``; NaN where it cannot be computed (fewer than two values, no spread)."""
+    """Welch's t-test of ``mean(a) - mean(b)``; NaN where it cannot be computed: fewer than two values in a
+    sample, or no spread in either (every fold of both cells scored the same, so there is nothing to test
+    the difference against)."""
 
     t: float
     df: float
@@ -48,10 +61,16 @@ def _clean(values: Sequence[float]) -> np.ndarray:
     return array[~np.isnan(array)]
 
 
+def _identical(array: np.ndarray) -> bool:
+    """Whether every value of ``array`` (not empty) is the same score, up to rounding noise."""
+    mean = array.mean()
+    return bool(np.max(np.abs(array - mean)) <= IDENTICAL_RELATIVE * abs(mean))
+
+
 def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
     """Mean, SD (ddof=1) and the two-sided ``confidence`` interval of the mean: ``mean ± t(n-1) * sd / sqrt(n)``.
 
-    NaN values (folds without a result) are left out.
+    NaN values (folds without a result) are left out. Identical values give SD 0 and a zero-width interval.
     """
     array = _clean(values)
     n = len(array)
@@ -60,23 +79,34 @@ def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summar
     mean = float(array.mean())
     if n == 1:
         return Summary(1, mean, math.nan, math.nan, math.nan)
+    if _identical(array):
+        return Summary(n, mean, 0.0, mean, mean)
     sd = float(array.std(ddof=1))
-    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sd / math.sqrt(n)
-    return Summary(n, mean, sd, mean - half, mean + half)
+    low, high = scipy_stats.t.interval(confidence, df=n - 1, loc=mean, scale=sd / math.sqrt(n))
+    return Summary(n, mean, sd, float(low), float(high))
 
 
 def welch_test(a: Sequence[float], b: Sequence[float]) -> WelchResult:
-    """Two-sided Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``) with its Welch–Satterthwaite df."""
+    """Two-sided Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``) with its Welch–Satterthwaite df.
+
+    When one sample is identical values, its mean has no uncertainty and Welch's test is exactly the one-sample
+    t-test of the other sample against that value (df ``n - 1`` of the other); when both are, the result is NaN.
+    """
     x, y = _clean(a), _clean(b)
     difference = float(x.mean() - y.mean()) if len(x) and len(y) else math.nan
     if len(x) < 2 or len(y) < 2:
         return WelchResult(math.nan, math.nan, math.nan, difference)
-    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    if vx + vy == 0:  # both cells scored the same on every fold: there is no spread to test against
+    x_fixed, y_fixed = _identical(x), _identical(y)
+    if x_fixed and y_fixed:  # both cells scored the same on every fold: there is no spread to test against
         return WelchResult(math.nan, math.nan, math.nan, difference)
-    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
-    result = scipy_stats.ttest_ind(x, y, equal_var=False)
-    return WelchResult(float(result.statistic), float(df), float(result.pvalue), difference)
+    if x_fixed:
+        result = scipy_stats.ttest_1samp(y, popmean=x.mean())
+        return WelchResult(-float(result.statistic), float(result.df), float(result.pvalue), difference)
+    if y_fixed:
+        result = scipy_stats.ttest_1samp(x, popmean=y.mean())
+    else:
+        result = scipy_stats.ttest_ind(x, y, equal_var=False)
+    return WelchResult(float(result.statistic), float(result.df), float(result.pvalue), difference)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from lightning_module.files import atomic_write_text
 from lightning_module.grid.results import (
     FOLDS_CSV,
     HEADLINE,
@@ -28,7 +29,6 @@ from lightning_module.grid.results import (
 )
 from lightning_module.grid.spec import AXIS_FIELD, AXES, GridSpec
 from lightning_module.grid.stats import ALPHA, holm, summarize, welch_test
-from lightning_module.training.run_files import atomic_write_text
 
 BASELINE_RULE = (
     "a cell is marked *no better than baseline* when the lower end of the 95 % confidence interval of its mean "

@@ -24,7 +24,9 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lightning_module.evaluation.baseline import COLLAPSE_SHARE, collapse_check, majority_baseline
+from lightning_module.models.baseline import COLLAPSE_SHARE, collapse_check, majority_baseline
+from lightning_module.models.checkpoints import read_checkpoint
+from lightning_module.models.finetuning import HeadOnlyThenUnfreeze
 from lightning_module.models.networks import build_network, head_module
 
 
@@ -213,8 +215,6 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
 
     def configure_callbacks(self) -> list[pl.Callback]:
         if self.hparams.head_only_epochs > 0:
-            from lightning_module.training.finetuning import HeadOnlyThenUnfreeze
-
             return [HeadOnlyThenUnfreeze(self.hparams.head_only_epochs)]
         return []
 
@@ -341,8 +341,6 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
 
 def transfer_weights(network: nn.Module, checkpoint: Path, backbone: str) -> dict[str, Any]:
     """Load a TreeRisk checkpoint's network weights into ``network``; keep the new head if shapes differ."""
-    from lightning_module.evaluation.checkpoints import read_checkpoint
-
     state, hparams = read_checkpoint(checkpoint)
     if hparams.get("backbone") != backbone:
         raise ValueError(

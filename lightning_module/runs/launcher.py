@@ -11,37 +11,30 @@ scenario needs but the data lacks is refused with a message rather than a failed
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import lightning_module
+from lightning_module import processes
 from lightning_module.data.categories import SCENARIO_NAMES, scenario_mapping
 from lightning_module.data.sources import DataSourceError, discover_folder, read_manifest
-from lightning_module.runs.store import RunInfo, process_running, read_run
-from lightning_module.training.run_files import (
-    ACTIVE_STATUSES,
-    claim_next_version,
-    read_json,
-    update_run_json,
-    validate_run_name,
-)
+from lightning_module.files import Timeout, exclusive_lock, read_json
+from lightning_module.models.backbones import backbone_problems
+from lightning_module.runs.store import RunInfo, read_run
+from lightning_module.training.command_line import OptionValue, fit_command
+from lightning_module.training.run_files import ACTIVE_STATUSES, claim_next_version, update_run_json, validate_run_name
 
 DataKind = Literal["synthetic", "folder", "manifest"]
-BACKBONE_NAMES = ("seed_cnn", "efficientnet_lite0", "resnet18", "resnet50", "googlenet", "inception_v3")
-# The smallest input each backbone accepts (mirrors lightning_module.models.networks, which imports torch).
-MIN_IMAGE_SIZE = {"inception_v3": 75}
-DEFAULT_MIN_IMAGE_SIZE = 32
 # Each class needs this many photos for a train/validation/test split (the data module's own rule).
 MIN_PHOTOS_PER_CLASS = 3
 REPO_ROOT = Path(lightning_module.__file__).resolve().parent.parent
 LOG_NAME = "train.log"
+LAUNCH_LOCK_NAME = ".launch.lock"
 
 
 class LaunchError(ValueError):
@@ -100,17 +93,10 @@ def check_request(request: TrainingRequest) -> list[str]:
         problems.append(str(error))
     if request.scenario not in SCENARIO_NAMES:
         problems.append(f"Unknown scenario {request.scenario!r}: choose one of {', '.join(SCENARIO_NAMES)}.")
-    if request.backbone not in BACKBONE_NAMES:
-        problems.append(f"Unknown backbone {request.backbone!r}: choose one of {', '.join(BACKBONE_NAMES)}.")
-    elif request.pretrained == "imagenet":
-        problems.extend(_imagenet_weights_problems(request.backbone))
     if request.pretrained not in ("none", "imagenet"):
         problems.append(f"Pretrained must be 'none' or 'imagenet', not {request.pretrained!r}.")
-    minimum = MIN_IMAGE_SIZE.get(request.backbone, DEFAULT_MIN_IMAGE_SIZE)
-    if not minimum <= request.image_size <= 1024:
-        problems.append(f"Image size must be between {minimum} and 1024 pixels for {request.backbone}; got {request.image_size}.")
-    if request.color_mode not in ("grayscale", "rgb"):
-        problems.append(f"Colour mode must be grayscale or rgb, not {request.color_mode!r}.")
+    choice = (request.backbone, request.pretrained == "imagenet", request.image_size, request.color_mode)
+    problems.extend(str(problem) for problem in backbone_problems(*choice))  # the weights file is looked for too
     if request.max_epochs < 1:
         problems.append(f"Epochs must be at least 1; got {request.max_epochs}.")
     if request.batch_size < 1:
@@ -175,30 +161,6 @@ def _hardware_problems(request: TrainingRequest) -> list[str]:
     return []
 
 
-def _imagenet_weights_problems(backbone: str) -> list[str]:
-    if backbone == "seed_cnn":
-        return ["seed_cnn has no ImageNet weights: choose pretrained 'none', or another backbone."]
-    from lightning_module.models.networks import PretrainedWeightsMissing, efficientnet_lite0_weights_path
-
-    if backbone == "efficientnet_lite0":
-        try:
-            efficientnet_lite0_weights_path()
-        except PretrainedWeightsMissing as error:
-            return [str(error)]
-        return []
-    import torchvision.models as tvm
-    from torch.hub import get_dir
-
-    weights = tvm.get_model_weights(backbone).DEFAULT
-    expected = Path(get_dir()) / "checkpoints" / Path(weights.url).name
-    if not expected.is_file():
-        return [
-            f"ImageNet weights for {backbone} are not on this machine (looked for {expected}). Copy {weights.url} "
-            "there, or choose efficientnet_lite0 (its weights ship with TreeRisk), or pretrained 'none'."
-        ]
-    return []
-
-
 def gpu_count() -> int:
     """CUDA devices visible to training (0 on a CPU-only machine)."""
     try:
@@ -212,34 +174,32 @@ def gpu_count() -> int:
 # ------------------------------------------------------------------------------------------------ commands
 def build_command(request: TrainingRequest, runs_root: Path, version: int) -> list[str]:
     """The ``fit`` command line for ``request``, writing into ``runs_root/<name>/version_<version>``."""
-    command = [
-        sys.executable, "-m", "lightning_module", "fit",
-        "--data.source", request.source,
-        "--data.scenario", request.scenario,
-        "--data.image_size", str(request.image_size),
-        "--data.color_mode", request.color_mode,
-        "--data.batch_size", str(request.batch_size),
-        "--model.backbone", request.backbone,
-        "--model.pretrained", request.pretrained,
-        "--model.lr", repr(float(request.lr)),
-        "--trainer.max_epochs", str(request.max_epochs),
-        "--trainer.accelerator", request.accelerator,
-        "--trainer.devices", str(request.devices),
-        "--trainer.logger.init_args.save_dir", str(Path(runs_root).resolve()),
-        "--trainer.logger.init_args.name", request.run_name,
-        "--trainer.logger.init_args.version", str(version),
-    ]  # fmt: skip
+    options: dict[str, OptionValue] = {"data.source": request.source}
     if request.data_kind == "synthetic":
-        command[6:6] = ["--data.synthetic_size", str(request.synthetic_size)]
-    return command
+        options["data.synthetic_size"] = request.synthetic_size
+    options.update({
+        "data.scenario": request.scenario,
+        "data.image_size": request.image_size,
+        "data.color_mode": request.color_mode,
+        "data.batch_size": request.batch_size,
+        "model.backbone": request.backbone,
+        "model.pretrained": request.pretrained,
+        "model.lr": float(request.lr),
+        "trainer.max_epochs": request.max_epochs,
+        "trainer.accelerator": request.accelerator,
+        "trainer.devices": request.devices,
+        "trainer.logger.init_args.save_dir": Path(runs_root).resolve(),
+        "trainer.logger.init_args.name": request.run_name,
+        "trainer.logger.init_args.version": version,
+    })  # fmt: skip
+    return fit_command(options)
 
 
 def resume_command(run: RunInfo) -> list[str]:
-    config = run.path / "config.yaml"
-    command = [sys.executable, "-m", "lightning_module", "fit", "--config", str(config.resolve()), "--ckpt_path", "last"]
+    options: dict[str, OptionValue] = {"config": (run.path / "config.yaml").resolve(), "ckpt_path": "last"}
     if run.version is not None:  # the saved config names it too; say it again so nothing else is ever claimed
-        command += ["--trainer.logger.init_args.version", str(run.version)]
-    return command
+        options["trainer.logger.init_args.version"] = run.version
+    return fit_command(options)
 
 
 # ------------------------------------------------------------------------------------------------ start
@@ -310,26 +270,19 @@ def resume_training(run_dir: Path | str) -> StartedRun:
 
 
 def _spawn(run_dir: Path, command: list[str], header: str | None) -> StartedRun:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with (run_dir / LOG_NAME).open("a", encoding="utf-8") as log:
-        if header:
-            log.write(f"\n{header}\n")
-            log.flush()
-        try:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,  # relative defaults (data/, .cache/) land in the project, whoever started the app
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # its own process group: Stop reaches DDP workers; Ctrl-C on the app does not
-            )
-        except OSError as error:
-            update_run_json(run_dir, status="failed", error=f"could not start training: {error}", pid=None)
-            raise LaunchError(f"Could not start training: {error}") from error
+    try:
+        process = processes.start(
+            command,
+            run_dir / LOG_NAME,
+            header=f"\n{header}\n" if header else None,
+            cwd=REPO_ROOT,  # relative defaults (data/, .cache/) land in the project, whoever started the app
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )  # its own session: Stop reaches DDP workers; Ctrl-C on the app does not
+    except OSError as error:
+        update_run_json(run_dir, status="failed", error=f"could not start training: {error}", pid=None)
+        raise LaunchError(f"Could not start training: {error}") from error
     update_run_json(run_dir, pid=process.pid)
-    threading.Thread(target=_reap, args=(process, run_dir), name=f"reap-{process.pid}", daemon=True).start()
+    processes.reap_in_background(process, lambda code: _record_end(run_dir, process.pid, code))
     return StartedRun(run_dir, process.pid, command)
 
 
@@ -337,11 +290,10 @@ def _spawn(run_dir: Path, command: list[str], header: str | None) -> StartedRun:
 _stopping: set[Path] = set()
 
 
-def _reap(process: subprocess.Popen, run_dir: Path) -> None:
-    """Wait for the training process (so it leaves no zombie) and record an end it could not record itself."""
-    code = process.wait()
+def _record_end(run_dir: Path, pid: int, code: int) -> None:
+    """Record an end the training process (``pid``, exit status ``code``) could not record itself."""
     record = read_json(run_dir / "run.json") or {}
-    if record.get("status") not in ACTIVE_STATUSES or record.get("pid") not in (None, process.pid):
+    if record.get("status") not in ACTIVE_STATUSES or record.get("pid") not in (None, pid):
         return
     if run_dir.resolve() in _stopping:
         update_run_json(run_dir, status="stopped", pid=None)
@@ -385,18 +337,12 @@ def stop_training(run_dir: Path | str, timeout: float = 30.0) -> str:
     pid = int(pid)
     _stopping.add(run_dir.resolve())
     try:
-        if os.getpgid(pid) == pid:  # started by start_training: its own group, DDP workers included
-            os.killpg(pid, signal.SIGTERM)
-        else:  # started some other way (a shell): its group may hold the shell's other jobs, even this app
-            os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass  # it ended on its own meanwhile
+        # Started by start_training, it leads its own group: DDP workers included. Started from a shell, it is
+        # signalled alone. False (it ended on its own meanwhile) needs nothing more.
+        processes.terminate(pid, with_group=True)
     except PermissionError as error:
         raise LaunchError(f"Not allowed to stop pid {pid}: {error}") from error
-    deadline = time.monotonic() + timeout
-    while process_running(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if process_running(pid):
+    if not processes.wait_until_ended(pid, timeout):
         return read_run(run_dir).status
     # Stopped before Lightning installed its handler (while importing): nobody recorded it, so record it here.
     record = read_json(run_dir / "run.json") or {}
@@ -406,26 +352,22 @@ def stop_training(run_dir: Path | str, timeout: float = 30.0) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ locking
-class _launch_lock:
-    """Only one resume of a run at a time, across processes (two browser tabs clicking Resume together)."""
+@contextmanager
+def _launch_lock(run_dir: Path) -> Iterator[None]:
+    """Only one resume of a run at a time, across processes (two browser tabs clicking Resume together).
 
-    STALE_SECONDS = 60
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / ".launch.lock"
-
-    def __enter__(self) -> None:
-        try:
-            if time.time() - self.path.stat().st_mtime > self.STALE_SECONDS:
-                self.path.unlink(missing_ok=True)
-        except OSError:
-            pass
-        try:
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            raise LaunchError(f"{self.path.parent} is being started by someone else right now; try again in a moment.") from None
-        except OSError as error:
-            raise LaunchError(f"Cannot use {self.path.parent}: {error}") from error
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
+    Never waits: the second click is told at once that the run is being started.
+    """
+    if not Path(run_dir).is_dir():  # checked first: taking the lock would create the folder
+        raise LaunchError(f"Cannot use {run_dir}: there is no such run folder.")
+    lock = exclusive_lock(Path(run_dir) / LAUNCH_LOCK_NAME)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise LaunchError(f"{run_dir} is being started by someone else right now; try again in a moment.") from None
+    except OSError as error:
+        raise LaunchError(f"Cannot use {run_dir}: {error}") from error
+    try:
+        yield
+    finally:
+        lock.release()

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lightning_module.training.run_files import ACTIVE_STATUSES, pid_alive, read_json
+from lightning_module.files import pid_alive, read_json
+from lightning_module.training.run_files import ACTIVE_STATUSES
 
 RUNS_DIR_ENV = "TREERISK_RUNS_DIR"
 # A run launched from the dashboard is "starting" with no pid for the few milliseconds between writing run.json

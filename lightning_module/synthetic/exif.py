@@ -1,4 +1,8 @@
-"""EXIF for a synthetic photo: camera, time, GPS position, upright orientation, and an honest 'synthetic' note."""
+"""EXIF for a synthetic photo: camera, time, GPS position, upright orientation, and an honest 'synthetic' note.
+
+The generator only writes EXIF. Reading a position back (the tests, the Assess page, batch screening) goes through
+the package's one GPS reader, ``lightning_module.data.photo_gps``, so a photo written here is read like a phone's.
+"""
 
 from __future__ import annotations
 
@@ -44,17 +48,3 @@ def exif_bytes(make: str, model: str, taken: datetime, latitude: float, longitud
     gps[ExifTags.GPS.GPSLongitude] = _dms(longitude)
     return exif.tobytes()
 
-
-def read_gps(image: Image.Image) -> tuple[float, float] | None:
-    """(latitude, longitude) in decimal degrees from a photo's EXIF, or None when it has none."""
-    gps = image.getexif().get_ifd(ExifTags.IFD.GPSInfo)
-    try:
-        lat = sum(float(v) / 60**i for i, v in enumerate(gps[ExifTags.GPS.GPSLatitude]))
-        lon = sum(float(v) / 60**i for i, v in enumerate(gps[ExifTags.GPS.GPSLongitude]))
-    except (KeyError, TypeError, ZeroDivisionError):
-        return None
-    if gps.get(ExifTags.GPS.GPSLatitudeRef) == "S":
-        lat = -lat
-    if gps.get(ExifTags.GPS.GPSLongitudeRef) == "W":
-        lon = -lon
-    return lat, lon

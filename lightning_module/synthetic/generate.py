@@ -20,24 +20,17 @@ import socket
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_module.training.run_files import pid_alive
+from lightning_module.files import FileLock, atomic_write_bytes, exclusive_lock, pid_alive
 
 from .defects import DEFECTS
 from .domains import parse_domain
-from .exif import exif_bytes
 from .options import SynthOptions
-from .render import render
+from .render import photo_jpeg
 from .scoring import class_counts, class_names, neighbour_label, risk_score
 from .spec import rng_for, sample_photo, sample_tree
-
-try:  # POSIX: a lock file makes two concurrent ensure_synthetic_dataset calls generate only once
-    import fcntl
-except ImportError:  # pragma: no cover - Windows falls back to the atomic rename alone
-    fcntl = None  # type: ignore[assignment]
 
 CONFIG_NAME = "synth_config.json"
 MANIFEST_NAME = "manifest.csv"
@@ -102,12 +95,9 @@ def _make_tree(job: _TreeJob) -> list[dict[str, str]]:
     rows = []
     for p in range(job.photos):
         photo = sample_photo(o.seed, spec, p)
-        image, boxes = render(spec, photo, o.width, o.height)
+        jpeg, boxes = photo_jpeg(spec, photo, o.width, o.height)
         relative = f"{job.label}/synth_s{o.seed}_t{job.index:05d}_p{p}.jpg"
-        exif = exif_bytes(spec.make, spec.model, photo.taken, spec.latitude, spec.longitude, o.width, o.height)
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=photo.quality, exif=exif)
-        (Path(job.root) / relative).write_bytes(buffer.getvalue())
+        (Path(job.root) / relative).write_bytes(jpeg)
         row = {
             "path": relative, "label": job.label, "label_clean": job.label_clean, "group": group, "photo": str(p),
             "risk_score": f"{risk_score(spec.severities):.4f}",
@@ -209,12 +199,6 @@ def _check_complete(out_dir: Path) -> str | None:
 
 # -- writing ----------------------------------------------------------------------------------------------------
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _build(out_dir: Path, options: SynthOptions, workers: int) -> Path:
     """Generate into a fresh hidden folder beside ``out_dir`` and return it, complete (not yet renamed)."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +218,7 @@ def _build(out_dir: Path, options: SynthOptions, workers: int) -> Path:
         writer.writeheader()
         writer.writerows(rows)
         manifest = text.getvalue().encode()
-        _write_atomic(tmp / MANIFEST_NAME, manifest)
+        atomic_write_bytes(tmp / MANIFEST_NAME, manifest)
         per_class = dict(sorted(Counter(r["label"] for r in rows).items()))
         config = {
             "created_by": "lightning_module.synthetic",
@@ -245,9 +229,9 @@ def _build(out_dir: Path, options: SynthOptions, workers: int) -> Path:
             "trees": len(plan),
             "defects": list(DEFECTS),
         }
-        _write_atomic(tmp / CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(tmp / CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
         marker = {"images": len(rows), "per_class": per_class, "manifest_sha256": hashlib.sha256(manifest).hexdigest()}
-        _write_atomic(tmp / COMPLETE_NAME, (json.dumps(marker, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(tmp / COMPLETE_NAME, (json.dumps(marker, sort_keys=True) + "\n").encode())
         (tmp / IN_PROGRESS_NAME).unlink()
         return tmp
     except BaseException:
@@ -290,18 +274,9 @@ def _move_into_place(built: Path, out_dir: Path, options: SynthOptions) -> None:
             raise FileExistsError(f"Could not put the dataset in {out_dir}: {why}.") from None
 
 
-@contextmanager
-def _target_lock(out_dir: Path) -> Iterator[None]:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    with open(out_dir.parent / f".{out_dir.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _target_lock(out_dir: Path) -> FileLock:
+    """Held while one process checks and generates ``out_dir``, so two concurrent calls generate it only once."""
+    return exclusive_lock(out_dir.parent / f".{out_dir.name}.lock")
 
 
 def _clear_stale_partials(out_dir: Path) -> None:

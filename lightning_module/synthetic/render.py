@@ -2,10 +2,13 @@
 
 ``render(tree, photo, width, height, disabled={...})`` draws the same scene with some defects switched off, pixel
 for pixel the same elsewhere; the tests use it to check each manifest box lies on its defect.
+:func:`photo_jpeg` is the file the generator writes (JPEG with EXIF): the generator and the re-drawing of a
+manifest row (:mod:`.redraw`) both call it, so a re-drawn photo is byte-identical to the file on disk.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Collection
 from functools import lru_cache
 
@@ -14,6 +17,7 @@ from PIL import Image, ImageFilter
 
 from . import defects as d
 from .canvas import Camera, Canvas
+from .exif import exif_bytes
 from .scene import (
     draw_background_trees,
     draw_cars,
@@ -79,6 +83,16 @@ def render(tree: TreeSpec, photo: PhotoSpec, width: int, height: int,
 
     image = _camera_effects(canvas.image, photo, camera.scale)
     return image, dict(canvas.boxes)
+
+
+def photo_jpeg(tree: TreeSpec, photo: PhotoSpec, width: int, height: int,
+               disabled: Collection[str] = ()) -> tuple[bytes, dict[str, Box]]:
+    """The photo as the generator saves it (JPEG at the photo's quality, with EXIF) and its defect boxes."""
+    image, boxes = render(tree, photo, width, height, disabled)
+    exif = exif_bytes(tree.make, tree.model, photo.taken, tree.latitude, tree.longitude, width, height)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=photo.quality, exif=exif)
+    return buffer.getvalue(), boxes
 
 
 @lru_cache(maxsize=2)

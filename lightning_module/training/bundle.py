@@ -15,10 +15,13 @@ from pathlib import Path
 
 import torch
 
-from lightning_module.evaluation.checkpoints import read_checkpoint
-from lightning_module.training.run_files import atomic_write_json, read_json
+from lightning_module.files import atomic_write_json, read_json
+from lightning_module.models.checkpoints import DATA_HPARAMS_KEY, read_checkpoint, read_data_description
 
 RETRAIN_COMMAND = "make bundled-checkpoint"
+# What the bundle keeps of the data module's settings: enough to tell which data trained the model, so that a test
+# set made from the same synthetic seed can be refused (evaluation.independent_set); caches and loaders are local.
+KEPT_DATA_SETTINGS = ("source", "seed", "synthetic_size")
 
 
 def bundle_run(run_dir: Path, out: Path, replace: bool = False) -> Path:
@@ -29,10 +32,13 @@ def bundle_run(run_dir: Path, out: Path, replace: bool = False) -> Path:
         raise ValueError(f"{run_dir} is not a finished run (run.json status: {record and record.get('status')})")
     if out.exists() and not replace:
         raise FileExistsError(f"{out} exists; pass --replace to replace it")
-    state, hparams = read_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    best = run_dir / "checkpoints" / "best.ckpt"
+    state, hparams = read_checkpoint(best)
+    data_settings = read_data_description(best)
+    training_data = {key: data_settings[key] for key in KEPT_DATA_SETTINGS if key in data_settings}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    torch.save({"state_dict": state, "hyper_parameters": hparams}, tmp)
+    torch.save({"state_dict": state, "hyper_parameters": hparams, DATA_HPARAMS_KEY: training_data}, tmp)
     tmp.replace(out)
     data_report = read_json(run_dir / "data_report.json") or {}
     card = {
@@ -43,6 +49,7 @@ def bundle_run(run_dir: Path, out: Path, replace: bool = False) -> Path:
         "color_mode": hparams["color_mode"],
         "trained_on": data_report.get("source", record.get("data", {}).get("description")),
         "synthetic_data": record.get("data", {}).get("source") == "synthetic",
+        "training_data": training_data or None,
         "split_sizes": record.get("split_sizes"),
         "best": record.get("best"),
         "test": record.get("test"),

@@ -7,6 +7,7 @@ beside it without ever overwriting an earlier one.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,25 @@ DEFAULT_TRAINER: dict[str, Any] = {
     "enable_model_summary": False,
     "logger": {"class_path": "lightning_module.training.run_logger.RunLogger", "init_args": {"save_dir": "runs", "name": "default"}},
 }
+
+
+# Lightning advertises its cloud services at every fit ("💡 Tip: For seamless cloud logging and experiment tracking,
+# try installing [litlogger]...", and the same for litmodels when no checkpoint callback is given). The lines
+# mean nothing to a TreeRisk user and would head every run's train.log, and Lightning has no setting or
+# environment variable to turn them off (pytorch-lightning 2.6), so they are dropped at the logger that prints
+# them, which keeps every other message.
+LIGHTNING_TIPS_LOGGER = "pytorch_lightning.utilities.rank_zero"
+LIGHTNING_TIP_PREFIX = "💡 Tip:"
+
+
+class DropLightningTips(logging.Filter):
+    """Drops Lightning's advertising tips (see :data:`LIGHTNING_TIP_PREFIX`), keeps everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(LIGHTNING_TIP_PREFIX)
+
+
+_DROP_LIGHTNING_TIPS = DropLightningTips()
 
 
 class SaveConfigBesideRun(SaveConfigCallback):
@@ -100,6 +120,7 @@ class TreeRiskCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> None:
+    logging.getLogger(LIGHTNING_TIPS_LOGGER).addFilter(_DROP_LIGHTNING_TIPS)  # once: the same filter is not added twice
     TreeRiskCLI(
         LikelihoodOfFailureClassifier,
         TreeRiskDataModule,

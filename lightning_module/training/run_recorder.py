@@ -15,15 +15,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lightning_module.training.run_files import (
-    ACTIVE_STATUSES,
-    atomic_write_json,
-    atomic_write_text,
-    now_iso,
-    pid_alive,
-    read_json,
-    update_run_json,
-)
+from lightning_module.files import atomic_write_json, atomic_write_text, pid_alive, read_json
+from lightning_module.training.run_files import ACTIVE_STATUSES, now_iso, update_run_json
 
 HEADLINE = "val/bal_acc"
 SUMMARY_KEYS = ("val/bal_acc", "val/acc", "val/macro_f1", "val/macro_precision", "val/macro_recall", "val/loss")

@@ -1,0 +1,1 @@
+"""Parts of the Assess page (dashboard/views/assess.py): model choice, one tree, many trees, the batch table, styling."""

@@ -1,0 +1,238 @@
+"""Assess one tree: photo in (upload, camera or example), prediction, heatmap, ISA rating and report out."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.parts.assess.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
+from dashboard.parts.assess.style import PHOTO_TYPES, probability_bars, rating_badge, show_chart
+from dashboard.parts.assess.without_defect import render_without_defect
+from lightning_module.assessment import risk
+from lightning_module.assessment.photo_assessment import PhotoAssessment, assess_photo
+from lightning_module.assessment.pictures import crop_as_seen, model_view, outline_crop, overlay
+from lightning_module.assessment.report import (
+    LIMITATIONS,
+    RATING_COLOURS,
+    build_report,
+    class_colours,
+    matrices_html,
+    model_summary,
+)
+from lightning_module.data.imaging import PhotoError, PreparedPhoto
+from lightning_module.evaluation.explain import DEFAULT_EXPLANATION_METHOD, EXPLANATION_METHODS, Explanation, explain
+
+EXAMPLES_DIR = REPO_ROOT / "docs" / "examples"
+
+
+def example_photos() -> list[Path]:
+    """The example photos shipped in docs/examples (a fresh clone has something to try)."""
+    return sorted(p for p in EXAMPLES_DIR.glob("*.jpg") if p.is_file()) if EXAMPLES_DIR.is_dir() else []
+
+
+def example_label(path: Path) -> str:
+    """``example_2_probable.jpg`` -> ``Example 2 · labelled Probable``."""
+    parts = path.stem.split("_")
+    if len(parts) >= 3 and parts[0] == "example":
+        return f"Example {parts[1]} · labelled {' '.join(parts[2:]).capitalize()}"
+    return path.stem
+
+
+@st.cache_data(max_entries=16, show_spinner="Assessing the photo…")
+def _assess(checkpoint: str, mtime: float, digest: str, name: str, _data: bytes) -> PhotoAssessment:
+    # Keyed by the photo's digest (not its bytes) so the cache does not hash megabytes on every rerun.
+    return assess_photo(cached_predictor(checkpoint, mtime), _data, name, cached_reference(checkpoint, mtime))
+
+
+@st.cache_data(max_entries=64, show_spinner="Explaining the prediction…")
+def _explain(checkpoint: str, mtime: float, digest: str, method: str, _photo: PreparedPhoto) -> Explanation:
+    # Keyed by the model and the model input's digest: switching methods back and forth recomputes nothing.
+    return explain(cached_predictor(checkpoint, mtime), _photo, method=method)
+
+
+def _choose_example(path: str) -> None:
+    st.session_state["assess_example"] = path
+
+
+def _clear_example() -> None:
+    st.session_state.pop("assess_example", None)
+
+
+def _photo_source() -> tuple[str, bytes] | None:
+    """The photo to assess: a camera shot, else an upload, else a chosen example."""
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        uploaded = st.file_uploader(
+            "Photo of one tree", type=PHOTO_TYPES, key="assess_upload", on_change=_clear_example,
+            help="JPEG, PNG, WebP, HEIC (iPhone), GIF, BMP or TIFF. The whole tree, roughly centred, in daylight works best.",
+        )
+        use_camera = st.toggle("Take a photo with the camera instead", key="assess_camera_on")
+        shot = st.camera_input("Camera", key="assess_camera") if use_camera else None
+    with right:
+        examples = example_photos()
+        st.markdown("**No photo at hand?** Try one of the example trees:")
+        if not examples:
+            st.caption("No example photos in this copy (docs/examples/ is empty).")
+        for index, path in enumerate(examples):
+            st.button(example_label(path), key=f"assess_example_{index}", on_click=_choose_example, args=(str(path),),
+                      icon=":material/park:", width="stretch")
+    if shot is not None:
+        return "camera photo", shot.getvalue()
+    if uploaded is not None:
+        return uploaded.name, uploaded.getvalue()
+    chosen = st.session_state.get("assess_example")
+    if chosen and Path(chosen).is_file():
+        return Path(chosen).name, Path(chosen).read_bytes()
+    return None
+
+
+def render_single(choice: CheckpointChoice, impact: str, consequences: str) -> None:
+    source = _photo_source()
+    if source is None:
+        st.info("Upload a photo, take one with the camera, or pick an example to see the model's rating, where it "
+                "looked, and the ISA risk rating for the target you chose above.", icon=":material/photo_camera:")
+        return
+    name, data = source
+    path, mtime = cache_key(choice.path)
+    try:
+        result = _assess(path, mtime, hashlib.sha256(data).hexdigest(), name, data)
+    except PhotoError as error:
+        st.error(f"**{name}** cannot be assessed: {error}.", icon=":material/broken_image:")
+        return
+    st.divider()
+    _show_result(result, choice, impact, consequences)
+    render_without_defect(name, data, choice, impact, consequences, EXAMPLES_DIR)
+
+
+def _describe_photo(result: PhotoAssessment) -> str:
+    width, height = result.photo.original_size
+    left, _, right, _ = result.photo.crop_box
+    model = result.photo.image
+    mode = "grayscale" if model.mode == "L" else "colour"
+    return f"{width}×{height} px photo · model used its centre {right - left}×{right - left} px square · model input {model.width}×{model.height} px {mode}"
+
+
+def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str, consequences: str) -> None:
+    st.subheader(result.name, anchor=False)
+    st.caption(_describe_photo(result))
+    for warning in result.familiarity.warnings:
+        st.warning(warning, icon=":material/warning:")
+    for note in result.familiarity.notes:
+        st.caption(f"ℹ️ {note}")
+
+    first, second, third = st.columns(3, gap="medium")
+    with first:
+        st.markdown("**Your photo**")
+        st.image(outline_crop(result.photo, result.shown), width="stretch",
+                 caption="The framed square is what the model used; the rest is ignored.")
+    with second:
+        st.markdown("**What the model sees**")
+        size = result.photo.image.width
+        st.image(model_view(result.photo, side=360), width="stretch",
+                 caption=f"{size}×{size} pixels, {'grayscale' if result.photo.image.mode == 'L' else 'colour'}, enlarged.")
+    with third:
+        opacity, seen = _heatmap_panel(result, choice)
+
+    try:
+        rated: risk.RiskAssessment | None = result.rating(impact, consequences)
+        unavailable = ""
+    except risk.RatingUnavailable as error:
+        rated, unavailable = None, str(error)
+
+    st.markdown("### Likelihood of failure")
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        probabilities = dict(zip(result.classes, map(float, result.probabilities)))
+        show_chart(probability_bars(probabilities, class_colours(result.classes), "Class probabilities"), "assess_classes")
+        if rated is not None and rated.merged_note:
+            st.caption(rated.merged_note)
+    with right:
+        if rated is None:
+            st.markdown(rating_badge("No ISA"), unsafe_allow_html=True)
+            st.error(unavailable)
+        else:
+            _rating_card(rated, probabilities, impact, consequences)
+
+    st.markdown("### ISA risk rating")
+    st.caption(f"Likelihood of impacting a target: **{impact}** · Consequences: **{consequences}** "
+               "(change them at the top of the page). The highlighted cells are the path from the most likely class.")
+    st.html(matrices_html(rated.path if rated else None, impact, consequences))
+    chart, actions = st.columns([1, 1], gap="large")
+    with chart:
+        if rated is not None:
+            show_chart(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating"),
+                       "assess_ratings")
+            st.caption("Each class's probability goes to the rating that class would get with this target and these "
+                       "consequences (the expectation over classes).")
+    with actions:
+        st.markdown("**Take it with you**")
+        _report_button(seen, choice, impact, consequences, opacity)  # the report shows the heatmap shown here
+        with st.expander("Limitations", icon=":material/info:", expanded=True):
+            for text in LIMITATIONS:
+                st.markdown(f"- {text}")
+
+
+def _heatmap_panel(result: PhotoAssessment, choice: CheckpointChoice) -> tuple[float, PhotoAssessment]:
+    """The heatmap by the method the user picks: (its opacity, ``result`` holding that heatmap)."""
+    st.markdown("**Where the model looked**")
+    picture = st.empty()  # the image first, so the three pictures line up; the controls under it set it
+    names = list(EXPLANATION_METHODS)
+    method = st.selectbox(
+        "Explanation method", names, index=names.index(DEFAULT_EXPLANATION_METHOD), key="assess_explanation",
+        format_func=lambda name: EXPLANATION_METHODS[name].label,
+        help="How the heatmap is computed. The default points at drawn defects most often on synthetic test scenes "
+             "(docs/BENCHMARKS.md); occlusion and Integrated Gradients take longer.")
+    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="assess_opacity")
+    explanation = result.explanation
+    if explanation is None:
+        picture.caption("No heatmap for this photo.")
+        return opacity, result
+    if explanation.method != method:  # the assessment carries the default method's heatmap
+        digest = hashlib.sha256(result.photo.image.tobytes()).hexdigest()
+        explanation = _explain(*cache_key(choice.path), digest, method, result.photo)
+        result = replace(result, explanation=explanation)
+    label, summary = EXPLANATION_METHODS[method].label, EXPLANATION_METHODS[method].summary
+    picture.image(overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, opacity), width="stretch",
+                  caption=(f"{label} for “{explanation.class_name}”: {summary}." if not explanation.flat else
+                           f"Flat heatmap ({label}): no region raised the predicted class's score."))
+    return opacity, result
+
+
+def _rating_card(rated: risk.RiskAssessment, probabilities: dict[str, float], impact: str, consequences: str) -> None:
+    path = rated.path
+    with st.container(border=True):
+        st.markdown('<span class="tr-muted">Risk rating for this target</span>', unsafe_allow_html=True)
+        st.markdown(rating_badge(rated.rating), unsafe_allow_html=True)
+        st.markdown(
+            f'<p class="tr-path">Most likely class <b>{rated.predicted_class}</b> ({probabilities[rated.predicted_class]:.0%})'
+            f' → likelihood of failure <span class="tr-step">{path.likelihood_of_failure}</span>'
+            f' × impact <span class="tr-step">{impact}</span> = <span class="tr-step">{path.failure_and_impact}</span>'
+            f' × consequences <span class="tr-step">{consequences}</span> = <b>{path.rating}</b></p>',
+            unsafe_allow_html=True,
+        )
+        likely = max(rated.rating_probabilities, key=rated.rating_probabilities.get)
+        st.markdown(f'<p class="tr-muted">Counting every class by its probability: {rated.rating_probabilities[path.rating]:.0%} '
+                    f'chance of <b>{path.rating}</b>; most probable rating <b>{likely}</b>.</p>', unsafe_allow_html=True)
+        st.caption("A screening aid, not a qualified arborist's assessment.")
+
+
+def _report_button(result: PhotoAssessment, choice: CheckpointChoice, impact: str, consequences: str,
+                   opacity: float) -> None:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(result.name).stem)[:60].strip("_") or "tree"
+    summary = model_summary(cached_predictor(*cache_key(choice.path)), choice.label)
+
+    def report() -> bytes:
+        # Deferred: the page is built only when the user clicks, with the choices on screen at that moment.
+        return build_report(result, summary, impact, consequences, opacity, datetime.now(timezone.utc)).encode("utf-8")
+
+    st.download_button(
+        "Download the one-page report (HTML)", data=report, file_name=f"treerisk_{stem}.html", mime="text/html",
+        icon=":material/download:", type="primary", on_click="ignore", key="assess_report",
+        help="A self-contained page with the photo, heatmap, probabilities, both matrices, the model and its "
+             "limitations; print it to PDF from the browser.",
+    )

@@ -1,0 +1,1 @@
+"""Parts of the Runs page: the sections that show one run's progress, curves and results."""

@@ -1,0 +1,183 @@
+"""A one-page, self-contained HTML assessment report for one tree, and the ISA matrices as HTML.
+
+Everything the report shows is inside the file: images are inlined as base64 JPEG, the probability bars are inline
+SVG, the styles are inline CSS, and nothing is fetched from the network, so the file can be mailed, archived and
+printed (A4, one page) as it is.
+
+The markup lives in Jinja2 templates beside this module (``templates/``); this module gathers what they show. The
+environment autoescapes every value, so whatever comes from a photo, a file name or a checkpoint reaches the page as
+text, never as markup, without each call site having to remember to escape it. The environment is built on first
+use, not at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from PIL import Image
+
+from lightning_module.assessment import risk
+from lightning_module.assessment.pictures import crop_as_seen, image_uri, outline_crop, overlay
+from lightning_module.data.categories import isa_category_of
+
+if TYPE_CHECKING:  # only for the annotation: the report itself needs no model code
+    from lightning_module.assessment.photo_assessment import PhotoAssessment
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+LIMITATIONS: tuple[str, ...] = (
+    "This rating is a screening aid, not a qualified arborist's assessment. It does not replace a TRAQ "
+    "(Tree Risk Assessment Qualification) inspection of the tree on site.",
+    "The model rates only the likelihood of failure, from one photo. The likelihood of impacting a target and the "
+    "consequences are the assessor's choices shown here.",
+    "The model saw only the centre square of the photo, at low resolution. Defects outside it, behind the tree, "
+    "underground or too small to see at that size are not taken into account.",
+    "The model was trained on the data named with it; photos unlike that data (other species, seasons, lighting or "
+    "framing) can be rated wrongly even with high confidence.",
+    "The heatmap shows which pixels raised the predicted class's score most (by the method named under it); it is "
+    "not a map of defects.",
+)
+
+RATING_COLOURS: dict[str, str] = {"Low": "#2e7d32", "Moderate": "#f2a900", "High": "#e8590c", "Extreme": "#c62828"}
+FAILURE_COLOURS: dict[str, str] = {"Improbable": "#2e7d32", "Possible": "#f2a900", "Probable": "#e8590c", "Imminent": "#c62828"}
+_LEVEL_TINTS: dict[str, str] = {  # light backgrounds for matrix cells, so the matrices read at a glance
+    "Low": "#e8f5e9", "Moderate": "#fff8e1", "High": "#fff0e6", "Extreme": "#fdecea",
+    "Unlikely": "#f4f6f4", "Somewhat likely": "#fff8e1", "Likely": "#fff0e6", "Very likely": "#fdecea",
+}
+_METRIC_NAMES = {
+    "val/bal_acc": "validation balanced accuracy", "val/acc": "validation accuracy", "val/macro_f1": "validation macro F1",
+    "test/bal_acc": "test balanced accuracy", "test/acc": "test accuracy", "test/macro_f1": "test macro F1",
+    "bal_acc": "balanced accuracy", "acc": "accuracy", "macro_f1": "macro F1",
+}
+
+
+@dataclass
+class ModelSummary:
+    """What a report says about the checkpoint that rated the tree."""
+
+    label: str  # how the dashboard named it, e.g. "Bundled: seed_cnn on synthetic trees"
+    checkpoint: str  # file name
+    backbone: str
+    scenario: str
+    classes: list[str]
+    image_size: int
+    color_mode: str
+    metrics: dict[str, float] = field(default_factory=dict)  # readable name -> value
+    trained_on: str = ""
+
+
+def model_summary(predictor: Any, label: str) -> ModelSummary:
+    """The report's model section from a predictor and its run.json or model card."""
+    info: Mapping[str, Any] = predictor.info if isinstance(predictor.info, Mapping) else {}
+    metrics: dict[str, float] = {}
+    for section in ("test", "metrics", "best"):
+        values = info.get(section)
+        if isinstance(values, Mapping):
+            for key, value in values.items():
+                if key in _METRIC_NAMES and isinstance(value, (int, float)) and _METRIC_NAMES[key] not in metrics:
+                    metrics[_METRIC_NAMES[key]] = float(value)
+    data = info.get("data")
+    trained_on = str(data.get("description") or data.get("source") or "") if isinstance(data, Mapping) else str(data or "")
+    return ModelSummary(
+        label=label,
+        checkpoint=predictor.checkpoint.name,
+        backbone=predictor.backbone,
+        scenario=predictor.scenario,
+        classes=list(predictor.classes),
+        image_size=predictor.image_size,
+        color_mode=predictor.color_mode,
+        metrics=metrics,
+        trained_on=str(info.get("trained_on", "")) or trained_on,
+    )
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name in a template fails loudly instead of printing ""
+        keep_trailing_newline=True,
+    )
+    environment.filters["percent"] = lambda value: f"{value:.0%}"
+    environment.globals.update(risk=risk, tints=_LEVEL_TINTS)
+    return environment
+
+
+def matrix_css() -> str:
+    """The matrices' styles, for a page that shows :func:`matrices_html` (the report inlines them itself)."""
+    return (TEMPLATES / "isa_matrices.css").read_text(encoding="utf-8")
+
+
+def matrices_html(path: risk.RatingPath | None, likelihood_of_impact: str | None = None,
+                  consequences: str | None = None) -> str:
+    """Both ISA matrices as HTML tables with ``path`` highlighted (or just the chosen columns, when no path)."""
+    macros = _environment().get_template("isa_matrices.html.j2").module
+    return str(macros.isa_matrices(path, likelihood_of_impact, consequences))  # type: ignore[attr-defined]
+
+
+def bars_svg(values: Mapping[str, float], colours: Mapping[str, str] | None = None, width: int = 300) -> str:
+    """Horizontal probability bars as inline SVG (no script, no external resources)."""
+    macros = _environment().get_template("bars.svg.j2").module
+    return str(macros.bars(values, colours, width))  # type: ignore[attr-defined]
+
+
+def class_colours(classes: Sequence[str]) -> dict[str, str]:
+    """Each class coloured by the ISA category it is rated as (grey when it is not ISA)."""
+    return {c: FAILURE_COLOURS.get(isa_category_of(c) or "", "#607d8b") for c in classes}
+
+
+def build_report(
+    assessment: PhotoAssessment,
+    model: ModelSummary,
+    likelihood_of_impact: str,
+    consequences: str,
+    opacity: float = 0.5,
+    created: datetime | None = None,
+) -> str:
+    """The one-page HTML report of ``assessment`` (a ``PhotoAssessment``) as a string."""
+    created = created or datetime.now(timezone.utc)
+    try:
+        rated: risk.RiskAssessment | None = assessment.rating(likelihood_of_impact, consequences)
+        unavailable = ""
+    except risk.RatingUnavailable as error:
+        rated, unavailable = None, str(error)
+    return _environment().get_template("report.html.j2").render(
+        name=assessment.name,
+        created=created.strftime("%d %B %Y, %H:%M %Z").strip(),
+        figures=_figures(assessment, model, opacity),
+        rated=rated,
+        unavailable=unavailable,
+        probabilities=dict(zip(assessment.classes, map(float, assessment.probabilities))),
+        class_colours=class_colours(assessment.classes),
+        rating_colours=RATING_COLOURS,
+        likelihood_of_impact=likelihood_of_impact,
+        impact_help=risk.IMPACT_HELP[likelihood_of_impact],
+        consequences=consequences,
+        consequences_help=risk.CONSEQUENCES_HELP[consequences],
+        gps=assessment.gps,
+        warnings=assessment.familiarity.warnings,
+        notes=assessment.familiarity.notes,
+        model=model,
+        limitations=LIMITATIONS,
+    )
+
+
+def _figures(assessment: PhotoAssessment, model: ModelSummary, opacity: float) -> list[tuple[str, str]]:
+    """(data: URI, caption) of the photo with the model's crop, the model input and, when there is one, the heatmap."""
+    photo, shown = assessment.photo, assessment.shown
+    figures = [(image_uri(outline_crop(photo, shown)), "Photo; the framed square is what the model used.")]
+    figures.append((image_uri(photo.image.convert("RGB").resize((216, 216), Image.Resampling.NEAREST)),
+                    f"Model input: {photo.image.width}×{photo.image.height} px, {model.color_mode}."))
+    explanation = assessment.explanation
+    if explanation is not None:
+        caption = (f"{explanation.method_label}: no region raised the score (flat heatmap)." if explanation.flat else
+                   f"{explanation.method_label} for “{explanation.class_name}”: red = strongest evidence.")
+        figures.append((image_uri(overlay(crop_as_seen(photo, shown), explanation.heatmap, opacity)), caption))
+    return figures
