@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test reliability venv browser bundled-checkpoint clean
+.PHONY: run test test-cluster reliability venv browser bundled-checkpoint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,18 +19,33 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m streamlit run dashboard/app.py --server.address localhost --server.headless true
 
-## The whole test suite (installs the browser for the real-browser test when it can, and says so when not)
+## The whole test suite (installs the browser for the real-browser test, and PostgreSQL for the ratings-database
+## tests, when it can, and says so when not)
 test: $(STAMP)
 	-@bash scripts/install_browser.sh
+	-@bash scripts/install_postgres.sh
 	$(PY) -m pytest -q
 
-## Retrain the bundled model on the synthetic data and replace checkpoints/seed_cnn_synthetic.{ckpt,json}
+## The grid on a real Ray and a real single-node Slurm, two-node torchrun and the Slurm training script (installs
+## slurm-wlm and munge with apt-get when root; about 6 minutes on a 2-core CPU; see docs/SCALE_OUT.md)
+test-cluster: $(STAMP)
+	-@bash scripts/cluster/install_slurm.sh
+	TREERISK_CLUSTER_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_cluster_*.py
+
+## Retrain both bundled models on 10,000 synthetic scenes, test them, and replace checkpoints/*.{ckpt,json}, each card
+## with its independent-test figures (about 35 minutes on a 2-core CPU; see checkpoints/README.md)
 bundled-checkpoint: $(STAMP)
-	$(PY) -m lightning_module fit --config configs/bundled.yaml --trainer.enable_progress_bar=false
-	$(PY) -m lightning_module test --config "$$(ls -d runs/bundled/version_* | sort -V | tail -1)/config.yaml" \
-		--ckpt_path "$$(ls -d runs/bundled/version_* | sort -V | tail -1)/checkpoints/best.ckpt" --trainer.enable_progress_bar=false
-	$(PY) -m lightning_module bundle --run "$$(ls -d runs/bundled/version_* | sort -V | tail -1)" \
-		--out checkpoints/seed_cnn_synthetic.ckpt --replace
+	$(call train_and_bundle,bundled,efficientnet_lite0_synthetic)
+	$(call train_and_bundle,bundled_seed_cnn,seed_cnn_synthetic)
+
+# $(1): the config in configs/ (also the run name); $(2): the checkpoint's name in checkpoints/
+define train_and_bundle
+	$(PY) -m lightning_module fit --config configs/$(1).yaml --trainer.enable_progress_bar=false
+	run="$$(ls -d runs/$(1)/version_* | sort -V | tail -1)" && \
+	$(PY) -m lightning_module test --config "$$run/config.yaml" --ckpt_path "$$run/checkpoints/best.ckpt" \
+		--trainer.enable_progress_bar=false && \
+	$(PY) -m lightning_module bundle --run "$$run" --out checkpoints/$(2).ckpt --replace --measure
+endef
 
 ## Everything about bad input and faults, plus the long fuzz cases and the load check (see README "Reliability")
 reliability: $(STAMP)

@@ -7,7 +7,7 @@ backward pass, :func:`explain`) and the familiarity checks. Reported beside it, 
 720-pixel display copy and the EXIF GPS read, which the page also does
 (``assessment.photo_assessment.assess_photo``, "page total").
 
-Without ``--checkpoint`` it uses the bundled checkpoints/seed_cnn_synthetic.ckpt, or, when that is missing, an
+Without ``--checkpoint`` it uses the bundled default model (``bundled_models.DEFAULT_MODEL``), or, when that is missing, an
 untrained seed_cnn at 108x108 grayscale (latency does not depend on the weights). Target: p50 <= 150 ms (seed_cnn).
 """
 
@@ -33,10 +33,11 @@ from _common import median, percentile  # noqa: E402
 from lightning_module.assessment.photo_assessment import assess_photo  # noqa: E402
 from lightning_module.evaluation.explain import explain  # noqa: E402
 from lightning_module.evaluation.familiarity import check  # noqa: E402
+from lightning_module.evaluation.bundled_models import DEFAULT_MODEL  # noqa: E402
 from lightning_module.evaluation.predictor import Predictor, load_predictor  # noqa: E402
 from lightning_module.models.networks import build_network  # noqa: E402
 
-BUNDLED = ROOT / "checkpoints" / "seed_cnn_synthetic.ckpt"
+BUNDLED = DEFAULT_MODEL.path
 TARGET_P50_MS = 150.0
 
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         photo = predictor.prepare(data)
         decoded = time.perf_counter()
         result = explain(predictor, photo)
-        check(result.probabilities, result.logits, photo, predictor.image_size)
+        check(result.probabilities, photo, predictor.image_size)
         done = time.perf_counter()
         cpu_done = time.process_time()
         assess_photo(predictor, data, "bench.jpg")  # the page's whole path, display copy and GPS included

@@ -3,8 +3,9 @@
     python bench/explanation_pointing.py [--checkpoint PATH] [--limit N] [--methods gradcam,occlusion,...]
                                          [--data DIR] [--target predicted|true] [--json PATH]
 
-The photos are the independent synthetic set (``data/independent-n1000-seed9001``: a generator seed no training
-uses; a set from seed 0, the training seed, is refused). Scored are the trees with at least one defect of severity
+The photos are the independent synthetic set (``lightning_module.evaluation.independent_set``: generator seed 9001,
+which no training uses; made on first use). A checkpoint trained on that seed is refused, and so is a ``--data``
+set of seed 0, the training seed. Scored are the trees with at least one defect of severity
 ≥ 0.5 that has a box (``severity_<defect>``, ``bbox_<defect>`` = "x0 y0 x1 y1" in the 640x480 photo's pixels).
 For each method the heatmap's hottest pixel is carried from the model's centre-square input back into the photo
 (:func:`~lightning_module.evaluation.explain.heatmap_peak`) and is a *hit* when it falls inside any box of a defect
@@ -40,15 +41,16 @@ sys.path.insert(0, str(ROOT))
 from lightning_module.data.categories import canonical_class_name  # noqa: E402
 from lightning_module.data.imaging import PhotoError  # noqa: E402
 from lightning_module.evaluation.explain import EXPLANATION_METHODS, explain, heatmap_peak  # noqa: E402
+from lightning_module.evaluation.independent_set import (  # noqa: E402
+    IndependentSetError,
+    check_independence,
+    ensure_independent_set,
+    training_data_of,
+)
+from lightning_module.evaluation.bundled_models import DEFAULT_MODEL  # noqa: E402
 from lightning_module.evaluation.predictor import Predictor, load_predictor  # noqa: E402
 
-try:  # the protocol's one definition of the independent set, once it exists
-    from lightning_module.evaluation.independent_set import INDEPENDENT_SEED, INDEPENDENT_SIZE  # type: ignore
-except ImportError:
-    INDEPENDENT_SEED, INDEPENDENT_SIZE = 9001, 1000
-
-BUNDLED = ROOT / "checkpoints" / "seed_cnn_synthetic.ckpt"
-INDEPENDENT_DIR = ROOT / "data" / f"independent-n{INDEPENDENT_SIZE}-seed{INDEPENDENT_SEED}"
+BUNDLED = DEFAULT_MODEL.path
 MIN_SEVERITY = 0.5  # a defect an arborist would act on; fainter ones are barely drawn
 TARGET_OVERALL, TARGET_PROBABLE = 0.60, 0.75
 TRAINING_SEED_GROUP = "synth-s0-"  # manifest ``group`` prefix of photos from the training generator's seed
@@ -135,9 +137,7 @@ def scored_rows(root: Path, limit: int) -> list[dict[str, str]]:
     """The manifest rows with a severe, boxed defect; refuses the training generator's seed."""
     manifest = root / "manifest.csv"
     if not manifest.is_file():
-        raise SystemExit(f"{root} has no manifest.csv. Generate the independent set with: python -m lightning_module "
-                         f"synth --out {INDEPENDENT_DIR.relative_to(ROOT)} --n {INDEPENDENT_SIZE} "
-                         f"--seed {INDEPENDENT_SEED}")
+        raise SystemExit(f"{root} has no manifest.csv; give a synthetic dataset folder (or leave --data out)")
     with manifest.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     if any(row.get("group", "").startswith(TRAINING_SEED_GROUP) for row in rows):
@@ -149,7 +149,8 @@ def scored_rows(root: Path, limit: int) -> list[dict[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(BUNDLED))
-    parser.add_argument("--data", default=str(INDEPENDENT_DIR), help="synthetic set with manifest.csv (not seed 0)")
+    parser.add_argument("--data", default=None,
+                        help="synthetic set with manifest.csv, not seed 0 (default: the independent set)")
     parser.add_argument("--limit", type=int, default=0, help="score at most this many trees (0: all)")
     parser.add_argument("--methods", default=",".join(EXPLANATION_METHODS),
                         help=f"comma-separated, from: {', '.join(EXPLANATION_METHODS)}")
@@ -167,7 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint not found: {checkpoint} (train one, or pass --checkpoint runs/.../best.ckpt)")
     torch.set_num_threads(1)  # as the dashboard runs: times then match what a user waits on the Assess page
     predictor = load_predictor(checkpoint)
-    root = Path(args.data)
+    try:
+        warning = check_independence(training_data_of(checkpoint, predictor.info))
+    except IndependentSetError as error:
+        raise SystemExit(str(error)) from None
+    if warning:
+        print(f"warning: {warning}")
+    root = Path(args.data) if args.data else ensure_independent_set(ROOT / "data")
     rows = scored_rows(root, args.limit)
     if not rows:
         raise SystemExit(f"no tree in {root} has a defect of severity ≥ {MIN_SEVERITY} with a box")

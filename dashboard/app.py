@@ -38,6 +38,10 @@ sections = {
         page("grid.py", "Grid study", ":material/grid_on:"),
     ],
     "Use": [page("assess.py", "Assess a tree", ":material/park:")],
+    "Professional opinion": [
+        page("label.py", "Label photos", ":material/rate_review:"),
+        page("agreement.py", "Agreement", ":material/handshake:"),
+    ],
     "Learn": [page("backprop.py", "Backprop", ":material/school:")],
 }
 st.navigation(sections).run()

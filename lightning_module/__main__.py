@@ -5,6 +5,7 @@
 ``bundle``: slim a finished run's best checkpoint into checkpoints/ with its model card.
 ``quality``: a checkpoint's balanced accuracy, macro F1 and recall on the independent test set.
 ``defects``: which defects a checkpoint uses (its belief drop when one defect is removed from a scene).
+``labels``: raters' ratings of photos: the demo, agreement (kappas), the consensus manifest.
 
 A mistake in what was asked for (a setting out of range, a data folder that is not there, a checkpoint that is
 refused) ends the command with one line, ``error: <what is wrong>``, and exit status 2, like an unknown option
@@ -16,6 +17,7 @@ from __future__ import annotations
 import pickle
 import re
 import sys
+from collections.abc import Callable
 
 EXTRA_COMMANDS = {
     "synth": "lightning_module.synthetic.cli",
@@ -23,6 +25,7 @@ EXTRA_COMMANDS = {
     "bundle": "lightning_module.training.bundle",
     "quality": "lightning_module.evaluation.quality_cli",
     "defects": "lightning_module.evaluation.defects_cli",
+    "labels": "lightning_module.labelling.cli",
 }
 USAGE_ERROR = 2  # the exit status argparse uses for a bad command line
 # The project's own checks name the setting first: "data.image_size must be ...", "model.backbone: unknown ...".
@@ -51,13 +54,16 @@ def _own_configuration_error(error: BaseException) -> str | None:
     from lightning_module.data.imaging import PhotoError
     from lightning_module.data.sources import DataSourceError
     from lightning_module.evaluation.independent_set import IndependentSetError
+    from lightning_module.labelling.database import LabelDatabaseError
+    from lightning_module.labelling.photo_sources import PhotoSourceError
+    from lightning_module.labelling.ratings import RatingError
     from lightning_module.models.backbones import PretrainedWeightsMissing
     from lightning_module.models.checkpoints import CheckpointError
     from lightning_module.training.run_recorder import RunDirectoryBusy
 
     message = str(error).strip()
     if isinstance(error, (DataSourceError, CheckpointError, PretrainedWeightsMissing, RunDirectoryBusy, PhotoError,
-                          IndependentSetError)):
+                          IndependentSetError, LabelDatabaseError, PhotoSourceError, RatingError)):
         return message
     if isinstance(error, MisconfigurationException):
         return f"trainer: {message}"
@@ -84,25 +90,26 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError:
             print(f"'{argv[0]}' is not available in this version of TreeRisk.", file=sys.stderr)
             return 2
-        try:
-            return int(module.main(argv[1:]) or 0)
-        except Exception as error:
-            message = configuration_error(error)
-            if message is None:
-                raise
-            print(f"error: {message}", file=sys.stderr)
-            return USAGE_ERROR
+        return _run_reporting_errors(lambda: int(module.main(argv[1:]) or 0))
     from lightning_module.training.cli import main as lightning_main
 
-    try:
+    def run_lightning() -> int:
         lightning_main(None if from_command_line else argv)  # None: LightningCLI reads sys.argv itself
+        return 0
+
+    return _run_reporting_errors(run_lightning)
+
+
+def _run_reporting_errors(command: Callable[[], int]) -> int:
+    """Run ``command``; a user's mistake becomes one ``error:`` line and exit status 2, anything else raises."""
+    try:
+        return command()
     except Exception as error:
         message = configuration_error(error)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         return USAGE_ERROR
-    return 0
 
 
 if __name__ == "__main__":

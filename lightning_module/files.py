@@ -14,9 +14,11 @@ This module imports nothing from the rest of the package: it sits below every la
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,15 +78,23 @@ def atomic_write_json(path: Path | str, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def remove_stale_temporaries(folder: Path | str, name: str = "*") -> list[Path]:
+def remove_stale_temporaries(folder: Path | str, name: str = "*", older_than: float | None = None) -> list[Path]:
     """Delete the temporary files that killed atomic writes of ``folder/name`` left behind; returns them.
 
-    Only call this where the caller is the single writer of those files (a run directory's recorder, a cache's
-    owner), or a live writer's temporary file could be removed under it.
+    ``name`` is a file name, or ``"*"`` for every file in ``folder``. Call this where the caller is the single
+    writer of those files (a run directory's recorder, a checkpoint's saver), or a live writer's temporary file
+    could be removed under it. Where several processes may write (a shared cache), pass ``older_than`` (seconds):
+    only temporary files nobody has written to for that long are removed. An atomic write keeps writing to its
+    temporary file until it renames it, so one left that long has no live writer (a small file takes
+    milliseconds).
     """
+    pattern = f".{name if name == '*' else glob.escape(name)}.*.tmp"
+    cutoff = None if older_than is None else time.time() - older_than
     removed = []
-    for leftover in Path(folder).glob(f".{name}.*.tmp"):
+    for leftover in Path(folder).glob(pattern):
         try:
+            if cutoff is not None and leftover.stat().st_mtime > cutoff:
+                continue  # perhaps being written right now
             leftover.unlink()
             removed.append(leftover)
         except OSError:

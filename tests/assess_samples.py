@@ -39,6 +39,19 @@ def jpeg(width: int = 160, height: int = 120, seed: int = 0, **save: object) -> 
     return buffer.getvalue()
 
 
+def page_of_text(width: int = 160, height: int = 120) -> bytes:
+    """A PNG of black text on white paper: clearly not a tree, for the unfamiliar-photo check."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for y in range(2, height - 10, 12):
+        draw.text((3, y), "Invoice total due on receipt, please sign here", fill="black", font=ImageFont.load_default(size=10))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def exif_rotated_jpeg() -> bytes:
     """Stored landscape 160x120 with EXIF orientation 6: the upright photo is portrait 120x160."""
     exif = Image.Exif()

@@ -10,10 +10,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from assess_samples import exif_rotated_jpeg, gps_jpeg, jpeg, upload_samples, zip_bytes
+from lightning_module.evaluation.bundled_models import DEFAULT_MODEL
 from lightning_module.models.networks import build_network
 
 PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "assess.py")
-BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "seed_cnn_synthetic.ckpt"
+BUNDLED = DEFAULT_MODEL.path
 CLASSES = ["Improbable", "Possible", "Probable"]
 MIME = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "zip": "application/zip"}
 
@@ -74,7 +75,7 @@ def test_without_any_model_the_page_says_what_to_do(tmp_path: Path, monkeypatch:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.run()
     assert not at.exception
-    assert "seed_cnn_synthetic.ckpt" in at.info[0].value and "not in this copy yet" in at.info[0].value
+    assert DEFAULT_MODEL.file_name in at.info[0].value and "not in this copy yet" in at.info[0].value
     assert "No model to assess with" in at.warning[0].value
     assert not at.file_uploader  # nothing to upload into
 
@@ -200,3 +201,31 @@ def test_the_explanation_method_can_be_switched_and_the_heatmap_follows(runs: Pa
     assert at.selectbox(key="assess_explanation").value == other
     assert any(EXPLANATION_METHODS[other].label in caption for caption in _image_captions(at))
     assert not any(default_label in caption for caption in _image_captions(at))
+
+
+def test_a_photo_that_is_no_tree_gets_the_unfamiliar_warning_alone_and_in_a_batch(runs: Path, tmp_path: Path) -> None:
+    from assess_samples import page_of_text
+
+    # The run lists validation photos, so the page calibrates the unfamiliar-photo check on them.
+    photos = []
+    for index in range(24):
+        photos.append(tmp_path / "val" / f"tree_{index}.jpg")
+        photos[-1].parent.mkdir(exist_ok=True)
+        photos[-1].write_bytes(jpeg(seed=index))
+    (runs / "demo" / "version_0" / "predictions").mkdir()
+    listing = ["path,true,pred,confidence"] + [f"{p},Improbable,Improbable,0.5" for p in photos]
+    (runs / "demo" / "version_0" / "predictions" / "val_epoch_0.csv").write_text("\n".join(listing) + "\n")
+    says = "does not look like the tree photos the model learned from"
+
+    at = _open()
+    at.file_uploader(key="assess_upload").set_value(("page.png", page_of_text(), "image/png"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any(says in w.value for w in at.warning)
+    at.file_uploader(key="assess_upload").set_value(("tree.jpg", jpeg(seed=300), "image/jpeg"))
+    at.run()
+    assert not any(says in w.value for w in at.warning)
+
+    _upload(at, "assess_batch_upload", [("page.png", page_of_text()), ("tree.jpg", jpeg(seed=301))])
+    assert list(at.dataframe[0].value["Unfamiliar"]) == [True, False]
+    assert any("1 photo does not look like the tree photos" in w.value for w in at.warning)

@@ -1,6 +1,7 @@
 """Grad-CAM heatmaps: they work for every backbone, point at what drives the score, and map back onto the photo.
 
-The pictures drawn from a heatmap are tested in test_pictures.py.
+The pictures drawn from a heatmap are tested in test_pictures.py; the other explanation methods in
+test_explain_methods.py.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def test_every_backbone_gets_a_normalised_heatmap_at_the_model_input_size(backbo
     color_mode = "rgb" if backbone == "efficientnet_lite0" else "grayscale"  # both colour modes are covered
     predictor = _predictor(build_network(backbone, 3, color_mode, size, pretrained=False), backbone, size, color_mode)
     photo = load_square(_photo_bytes(), size, color_mode)
-    result = explain(predictor, photo)
+    result = explain(predictor, photo, method="gradcam")
     assert result.heatmap.shape == (size, size)
     assert result.heatmap.dtype == np.float32
     assert 0.0 <= result.heatmap.min() and result.heatmap.max() <= 1.0
@@ -105,7 +106,7 @@ def test_heatmap_peaks_on_the_region_that_drives_the_class_and_maps_back_to_the_
     predictor = _brightness_predictor()
     data = _bright_square_photo()
     photo = load_square(data, 32, "grayscale")
-    result = explain(predictor, photo, target=1)
+    result = explain(predictor, photo, target=1, method="gradcam")
     assert result.class_name == "Possible" and not result.flat
     x, y = heatmap_peak(result.heatmap, photo)
     assert 25 <= x <= 45 and 5 <= y <= 25  # in the original photo's pixels, inside the bright patch
@@ -116,7 +117,7 @@ def test_heatmap_peaks_on_the_region_that_drives_the_class_and_maps_back_to_the_
 def test_a_class_nothing_supports_gives_a_flat_heatmap_not_noise() -> None:
     predictor = _brightness_predictor()
     photo = load_square(_bright_square_photo(), 32, "grayscale")
-    darkness = explain(predictor, photo, target=0)  # brighter pixels only lower "dark"'s score
+    darkness = explain(predictor, photo, target=0, method="gradcam")  # brighter pixels only lower "dark"'s score
     assert darkness.flat
     assert not darkness.heatmap.any()
     with pytest.raises(ValueError, match="out of range"):
@@ -127,7 +128,7 @@ def test_explain_works_inside_inference_mode() -> None:
     predictor = _brightness_predictor()
     photo = load_square(_bright_square_photo(), 32, "grayscale")
     with torch.inference_mode():
-        result = explain(predictor, photo, target=1)
+        result = explain(predictor, photo, target=1, method="gradcam")
     assert not result.flat
 
 
@@ -152,55 +153,16 @@ def test_energy_score_is_minus_logsumexp() -> None:
     ([0.66, 0.34], False),
 ])
 def test_low_confidence_threshold_fits_any_number_of_classes(probabilities: list[float], low: bool) -> None:
-    result = familiarity.check(probabilities, np.log(probabilities), _photo(64, 64), 32)
+    result = familiarity.check(probabilities, _photo(64, 64), 32)
     assert result.low_confidence is low
     assert any("Low confidence" in w for w in result.warnings) is low
 
 
 def test_too_small_and_off_centre_photos_are_flagged() -> None:
-    small = familiarity.check([0.9, 0.05, 0.05], [3.0, 0.0, 0.0], _photo(40, 36), 108)
+    small = familiarity.check([0.9, 0.05, 0.05], _photo(40, 36), 108)
     assert small.too_small and "36x36 pixels" in small.warnings[0] and not small.trustworthy
-    wide = familiarity.check([0.9, 0.05, 0.05], [3.0, 0.0, 0.0], _photo(300, 100), 32)
+    wide = familiarity.check([0.9, 0.05, 0.05], _photo(300, 100), 32)
     assert not wide.too_small and any("centre square" in n for n in wide.notes)
 
 
-def test_unfamiliar_needs_a_reference_and_uses_its_threshold() -> None:
-    photo = _photo(64, 64)
-    logits = [0.1, 0.0, -0.1]  # energy about -1.2: higher than confident, familiar photos
-    unknown = familiarity.check(np.exp(logits) / np.exp(logits).sum(), logits, photo, 32)
-    assert unknown.unfamiliar is None and any("not available" in n for n in unknown.notes)
-    reference = familiarity.FamiliarityReference(energy_threshold=-3.0, photos=50, source="test")
-    flagged = familiarity.check(np.exp(logits) / np.exp(logits).sum(), logits, photo, 32, reference)
-    assert flagged.unfamiliar and any("Unlike the training photos" in w for w in flagged.warnings)
-    confident = [6.0, 0.0, 0.0]
-    assert familiarity.check([0.99, 0.005, 0.005], confident, photo, 32, reference).unfamiliar is False
-
-
-def test_reference_from_a_model_card_or_from_validation_photos(tmp_path: Path) -> None:
-    card = {"familiarity": {"energy_threshold": -2.5, "photos": 120, "source": "validation photos"}}
-    assert familiarity.reference_from_info(card) == familiarity.FamiliarityReference(-2.5, 120, "validation photos")
-    assert familiarity.reference_from_info({"familiarity": {"energy_threshold": "nan"}}) is None
-    assert familiarity.reference_from_info({}) is None
-
-    run = tmp_path / "run"
-    (run / "predictions").mkdir(parents=True)
-    (run / "checkpoints").mkdir()
-    photos = []
-    for i in range(25):
-        path = tmp_path / "photos" / f"{i}.png"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(_photo_bytes((48, 40), seed=i))
-        photos.append(path)
-    rows = ["path,true,pred,confidence"] + [f"{p},Improbable,Improbable,0.5" for p in photos] + ["/gone.png,Possible,Possible,0.4"]
-    (run / "predictions" / "val_epoch_0.csv").write_text("\n".join(rows) + "\n")
-    assert familiarity.validation_photos(run / "checkpoints" / "best.ckpt") == photos  # missing files left out
-
-    torch.manual_seed(0)
-    predictor = _predictor(build_network("seed_cnn", 3, "grayscale", 32), "seed_cnn", 32)
-    predictor.checkpoint = run / "checkpoints" / "best.ckpt"
-    reference = familiarity.reference_for(predictor)
-    assert reference is not None and reference.photos == 25 and reference.source == "validation photos of the run"
-    energies = [familiarity.energy_score(predictor.network(predictor.input_tensor(predictor.prepare(p)))[0].detach())
-                for p in photos]
-    assert reference.energy_threshold == pytest.approx(np.percentile(energies, 95), rel=1e-5)
-    assert familiarity.calibrate(predictor, photos[:5]) is None  # too few to mean anything
+# The unfamiliar-photo check (Mahalanobis, calibration, storage) is tested in test_familiarity.py.

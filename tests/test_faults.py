@@ -412,13 +412,14 @@ def test_two_browser_sessions_train_and_assess_at_once_and_survive_a_crash(photo
     from load_check import CAPTION, CARD
 
     from dashboard.serve import running_dashboard
+    from lightning_module.evaluation.bundled_models import DEFAULT_MODEL
     from lightning_module.evaluation.predictor import load_predictor
     from lightning_module.reliability.fuzz_inputs import base_photo, encode
 
     runs = tmp_path / "runs"
     checkpoint = _model_run(runs)
     # The Assess page answers with the bundled model when the copy has one, else with the finished run's.
-    bundled = REPO / "checkpoints" / "seed_cnn_synthetic.ckpt"
+    bundled = DEFAULT_MODEL.path
     predictor = load_predictor(bundled if bundled.is_file() else checkpoint)
     photos = {}
     for person in ("alpha", "beta"):

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "runs": 5,
     "grid": 5,
     "reliability": 5,
+    "labelling": 5,  # raters' ratings, their agreement and the consensus manifest
     "__main__": 6,  # the command line dispatches to every layer
     "__init__": 0,  # the package's own __init__ holds only the version
 }

@@ -1,7 +1,8 @@
 """A screened batch to take away: CSV (one line per file, good or bad) and GeoJSON (the photos with a position).
 
 Both carry the target and consequences the ratings were made for, so a file read months later still says what its
-ratings mean. File names come from uploads and archives and are untrusted: in the CSV a name that a spreadsheet
+ratings mean, and mark each photo that does not look like the model's training photos (``unfamiliar``), whose
+rating is not to be trusted. File names come from uploads and archives and are untrusted: in the CSV a name that a spreadsheet
 would run as a formula (``=cmd|…``) is prefixed with ``'`` so it stays text.
 """
 
@@ -24,13 +25,18 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
+def _yes_no(flag: bool | None) -> str:
+    """``unfamiliar`` in the CSV: "yes" (do not trust the rating), "no", or "" when the model has no calibration."""
+    return "" if flag is None else "yes" if flag else "no"
+
+
 def rows_to_csv(rows: Sequence[ScreeningRow], classes: Sequence[str], likelihood_of_impact: str, consequences: str) -> str:
     """The batch as CSV: one line per file, good or bad, with the chosen target and consequences on each line."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = ["file", "status", "predicted_class", "confidence", "rating", "likelihood_of_impact", "consequences"]
     header += [f"p_{c}" for c in classes] + [f"p_rating_{r}" for r in risk.RISK_RATINGS]
-    header += ["warnings", "latitude", "longitude", "problem"]
+    header += ["unfamiliar", "warnings", "latitude", "longitude", "problem"]
     writer.writerow(header)
     for row in rows:
         line: list[Any] = [_safe_cell(row.name), "ok" if row.ok else "error"]
@@ -38,9 +44,9 @@ def rows_to_csv(rows: Sequence[ScreeningRow], classes: Sequence[str], likelihood
             line += [row.predicted_class, f"{row.confidence:.4f}", row.rating, likelihood_of_impact, consequences]
             line += [f"{row.probabilities.get(c, 0.0):.4f}" for c in classes]
             line += [f"{row.rating_probabilities[r]:.4f}" if row.rating_probabilities else "" for r in risk.RISK_RATINGS]
-            line += ["; ".join(row.warning_text)]
+            line += [_yes_no(row.unfamiliar), "; ".join(row.warning_text)]
         else:
-            line += ["", "", "", "", ""] + [""] * (len(classes) + len(risk.RISK_RATINGS)) + [""]
+            line += ["", "", "", "", ""] + [""] * (len(classes) + len(risk.RISK_RATINGS)) + ["", ""]
         line += ["" if row.latitude is None else row.latitude, "" if row.longitude is None else row.longitude]
         line += [_safe_cell(row.reason)]
         writer.writerow(line)
@@ -64,6 +70,7 @@ def rows_to_geojson(rows: Sequence[ScreeningRow], likelihood_of_impact: str, con
                 "likelihood_of_impact": likelihood_of_impact,
                 "consequences": consequences,
                 "probabilities": {k: round(v, 4) for k, v in row.probabilities.items()},
+                "unfamiliar": row.unfamiliar,  # true: not like the model's training photos, rating not to be trusted
                 "warnings": row.warnings,
             },
         })

@@ -22,7 +22,7 @@ from lightning_module.assessment.archives import display_name
 from lightning_module.data.imaging import PreparedPhoto, load_upright
 from lightning_module.data.photo_gps import gps_position
 from lightning_module.evaluation.explain import Explanation, explain
-from lightning_module.evaluation.familiarity import Familiarity, FamiliarityReference, check
+from lightning_module.evaluation.familiarity import Familiarity, FamiliarityReference, check, read_photo
 
 DISPLAY_SIDE = 720  # the upright photo shown beside the heatmap: a cheap JPEG draft decode at phone sizes
 
@@ -56,14 +56,14 @@ def assess_photo(
 ) -> PhotoAssessment:
     """Decode, predict, explain and check one photo. Raises ``PhotoError`` with the reason for a bad file."""
     photo = predictor.prepare(data)
+    # The unfamiliar-photo check reads the network's features; screening takes its probabilities from the same pass.
+    reading = read_photo(predictor, photo) if reference is not None or not with_heatmap else None
     if with_heatmap:
         explanation = explain(predictor, photo)
-        probabilities, logits = explanation.probabilities, explanation.logits
+        probabilities = explanation.probabilities
     else:
         explanation = None
-        with torch.inference_mode():
-            logit_tensor = predictor.network(predictor.input_tensor(photo))[0].float()
-        probabilities, logits = torch.softmax(logit_tensor, 0).numpy(), logit_tensor.numpy()
+        probabilities = torch.softmax(torch.from_numpy(reading.logits), 0).numpy()  # type: ignore[union-attr]
     shown = load_upright(data, max_side=display_side)
     top = int(np.argmax(probabilities))
     return PhotoAssessment(
@@ -73,7 +73,7 @@ def assess_photo(
         classes=list(predictor.classes),
         probabilities=np.asarray(probabilities, dtype=np.float64),
         predicted_class=predictor.classes[top],
-        familiarity=check(probabilities, logits, photo, predictor.image_size, reference),
+        familiarity=check(probabilities, photo, predictor.image_size, reference, reading),
         explanation=explanation,
         gps=gps_position(data),
     )

@@ -40,8 +40,8 @@ LIMITATIONS: tuple[str, ...] = (
     "underground or too small to see at that size are not taken into account.",
     "The model was trained on the data named with it; photos unlike that data (other species, seasons, lighting or "
     "framing) can be rated wrongly even with high confidence.",
-    "The heatmap shows which pixels raised the predicted class's score most (by the method named under it); it is "
-    "not a map of defects.",
+    "The heatmap shows which pixels the predicted class's score depends on most (by the method named under it); it "
+    "is not a map of defects.",
 )
 
 RATING_COLOURS: dict[str, str] = {"Low": "#2e7d32", "Moderate": "#f2a900", "High": "#e8590c", "Extreme": "#c62828"}

@@ -21,6 +21,7 @@ from lightning_module.data.imaging import PhotoError
 from lightning_module.evaluation.familiarity import Familiarity, FamiliarityReference
 
 THUMBNAIL_SIDE = 96  # the photo in a table row; screening decodes no larger copy, as it shows none
+UNFAMILIAR_LABEL = "unfamiliar photo: rating not to be trusted"  # first among a row's labels: it voids the rating
 
 
 @dataclass
@@ -34,8 +35,9 @@ class ScreeningRow:
     predicted_class: str = ""
     confidence: float = float("nan")
     probabilities: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # short labels: "low confidence", "unfamiliar", "too small"
+    warnings: list[str] = field(default_factory=list)  # short labels: UNFAMILIAR_LABEL, "too small", "low confidence"
     warning_text: list[str] = field(default_factory=list)  # the full sentences
+    unfamiliar: bool | None = None  # not like the model's training photos: do not trust the rating; None: not checked
     latitude: float | None = None
     longitude: float | None = None
     thumbnail: str = ""  # data: URI of a small JPEG, "" for failed rows
@@ -45,10 +47,10 @@ class ScreeningRow:
 
 def _warning_labels(familiarity: Familiarity) -> list[str]:
     labels = []
+    if familiarity.unfamiliar:
+        labels.append(UNFAMILIAR_LABEL)
     if familiarity.too_small:
         labels.append("too small")
-    if familiarity.unfamiliar:
-        labels.append("unfamiliar")
     if familiarity.low_confidence:
         labels.append("low confidence")
     return labels
@@ -90,6 +92,7 @@ def _screen_one(predictor: Any, index: int, item: BatchItem, reference: Familiar
         probabilities={c: float(p) for c, p in zip(result.classes, result.probabilities)},
         warnings=_warning_labels(result.familiarity),
         warning_text=list(result.familiarity.warnings),
+        unfamiliar=result.familiarity.unfamiliar,
         latitude=lat,
         longitude=lon,
         thumbnail=image_uri(result.shown, THUMBNAIL_SIDE, quality=80),

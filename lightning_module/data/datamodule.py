@@ -7,6 +7,8 @@ batch of 108 px grayscale photos is tiny and can live on the GPU.
 
 from __future__ import annotations
 
+import os
+
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +186,8 @@ class TreeRiskDataModule(pl.LightningDataModule):
     def _ensure_synthetic(self) -> Path:
         from lightning_module.synthetic import ensure_synthetic_dataset
 
-        return ensure_synthetic_dataset(self.synthetic_dir, n=self.synthetic_size, seed=self.seed)
+        # Every core: the files are byte-identical whatever the number of workers, and a first run waits on them.
+        return ensure_synthetic_dataset(self.synthetic_dir, n=self.synthetic_size, seed=self.seed, workers=os.cpu_count() or 1)
 
     def _records(self) -> tuple[list[PhotoRecord], list[IgnoredFile], str]:
         if self.source == SYNTHETIC:

@@ -3,6 +3,10 @@
 The cache key is the file's content hash plus the size and colour mode asked for, so renaming or moving a
 photo reuses its entry and editing it does not. Decoding runs in threads: Pillow releases the GIL while it
 decodes and resizes, so all cores work without the start-up cost of processes.
+
+Entries are written atomically. Several processes may share one cache (grid workers, DDP ranks), so the temporary
+file of a writer killed mid-write is removed by the first ingest of a later process only once nobody has written
+to it for :data:`LEFTOVER_QUIET_SECONDS`.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import numpy as np
 
 from lightning_module.data.imaging import ColorMode, PhotoError, check_file_size, load_square
 from lightning_module.data.sources import PhotoRecord
-from lightning_module.files import writing_atomically
+from lightning_module.files import remove_stale_temporaries, writing_atomically
 
 # Bump when preprocessing changes, so old cache entries are not reused.
 PREPROCESS_VERSION = 1
+# Writing one entry takes milliseconds; a temporary file untouched this long belongs to a writer that was killed.
+LEFTOVER_QUIET_SECONDS = 600.0
+_swept: set[Path] = set()  # cache folders this process has cleared of leftovers (once per process is enough)
 
 
 def default_cache_dir() -> Path:
@@ -53,6 +60,20 @@ class IngestCache:
     def key(self, content: bytes, size: int, color_mode: ColorMode) -> str:
         digest = hashlib.blake2b(content, digest_size=20).hexdigest()
         return f"{digest}-{size}-{color_mode}-v{PREPROCESS_VERSION}"
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete the temporary files killed writers left in the cache (once per process); returns them."""
+        if self.root is None or self.root in _swept or not self.root.is_dir():
+            return []
+        _swept.add(self.root)
+        removed: list[Path] = []
+        try:
+            for shard in self.root.iterdir():
+                if shard.is_dir():
+                    removed += remove_stale_temporaries(shard, older_than=LEFTOVER_QUIET_SECONDS)
+        except OSError:
+            pass  # an unreadable cache folder only costs the leftovers' disk space
+        return removed
 
     def get(self, key: str) -> np.ndarray | None:
         if self.root is None:
@@ -87,6 +108,7 @@ def ingest(
 ) -> IngestResult:
     """Decode ``records`` to ``size`` x ``size`` arrays; unreadable photos are skipped with their reason."""
     cache = IngestCache(cache_dir)
+    cache.remove_leftovers()
     workers = workers or os.cpu_count() or 1
 
     def decode(record: PhotoRecord) -> tuple[np.ndarray | None, str | None, bool]:

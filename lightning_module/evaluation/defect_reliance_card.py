@@ -1,39 +1,17 @@
-"""A defect-reliance report in a model card: a compact JSON entry and a markdown table with text bars.
+"""A defect-reliance report in a model card: a markdown table with text bars.
 
-The model card (``checkpoints/<model>.json``) carries :func:`model_card_entry` under ``"defect_reliance"``, and
-checkpoints/README.md shows :func:`markdown_table`. A table rather than a picture: the README is all tables, it
-diffs in review, and it reads the same on GitHub and in a terminal.
+The model card (``checkpoints/<model>.json``) carries the whole report (``DefectRelianceReport.to_json()``) under
+``"defect_reliance"``, and checkpoints/README.md shows :func:`markdown_table`. A table rather than a picture: the
+README is all tables, it diffs in review, and it reads the same on GitHub and in a terminal.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from lightning_module.evaluation.defect_reliance import DefectRelianceReport
 
 CARD_KEY = "defect_reliance"
 # Width of the longest text bar; bars are scaled to the largest |mean drop| in the table.
 BAR_WIDTH = 20
-
-
-def model_card_entry(report: DefectRelianceReport) -> dict[str, Any]:
-    """What a model card keeps: how it was measured and, per defect, count, mean drop, interval and verdict."""
-    return {
-        "measure": ("mean drop in predicted risk (risk_*) and in P(true class) when the defect alone is removed; "
-                    "95 % bootstrap intervals over trees; the verdict rests on the risk drop"),
-        "data": (f"independent synthetic set, seed {report.seed}, first {report.trees_scanned} of "
-                 f"{report.dataset_size} trees"),
-        "measured_on": report.measured_on,
-        "ignore_below": report.ignore_below,
-        "defects": {
-            d.defect: {"trees": d.trees, "risk_drop": _round(d.risk_drop), "risk_low": _round(d.risk_low),
-                       "risk_high": _round(d.risk_high), "mean_drop": _round(d.mean_drop), "low": _round(d.low),
-                       "high": _round(d.high), "verdict": d.verdict}
-            for d in report.defects
-        },
-        "uses": report.used,
-        "ignores": report.ignored,
-    }
 
 
 def markdown_table(report: DefectRelianceReport) -> str:
@@ -64,10 +42,3 @@ def markdown_table(report: DefectRelianceReport) -> str:
 def interval_text(mean: float | None, low: float | None, high: float | None) -> str:
     """``+0.123 (+0.045 … +0.201)``, or a dash when there is nothing to show."""
     return "–" if mean is None else f"{mean:+.3f} ({low:+.3f} … {high:+.3f})"
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-__all__ = ["CARD_KEY", "interval_text", "markdown_table", "model_card_entry"]

@@ -2,8 +2,10 @@
 
 Contract: every entry of :data:`EXPLANATION_METHODS` is called with the predictor, the photo as a (1, C, H, W)
 float tensor in [0, 1] (what the network takes besides uint8) and the index of the class to explain, and returns
-``(evidence, layer)``: an (H, W) float tensor of non-negative evidence *for* that class at the model input's
-resolution, higher meaning stronger, and the name of the layer it explains (``"input"`` for per-pixel methods).
+``(evidence, layer)``: an (H, W) non-negative float tensor at the model input's resolution, higher meaning stronger,
+and the name of the layer it explains (``"input"`` for per-pixel methods). For Grad-CAM and occlusion the evidence
+is *for* the class (what lowers its score is cut at zero); the per-pixel gradient methods give the magnitude of a
+pixel's influence on the score, either way, blurred a little, because their signs flip from pixel to pixel.
 Scaling to [0, 1] and the "flat" verdict belong to the caller, :func:`lightning_module.evaluation.explain.explain`,
 so every method is judged alike. Methods put captum's hooks on the shared network: the caller holds the lock and
 switches in-place activations off (:func:`out_of_place`) for the call.
@@ -148,7 +150,7 @@ def blurred(evidence: torch.Tensor) -> torch.Tensor:
     """``evidence`` (H, W) smoothed by a Gaussian of sigma ``BLUR_SIGMA_SHARE`` x the side, edges replicated."""
     sigma = max(1.0, evidence.shape[-1] * BLUR_SIGMA_SHARE)
     radius = int(3 * sigma)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=evidence.device)
     kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
     kernel /= kernel.sum()
     image = F.pad(evidence[None, None].float(), (radius,) * 4, mode="replicate")
@@ -244,7 +246,7 @@ _METHODS = (
     ExplanationMethod("occlusion", "Occlusion",
                       "red marks the patches whose hiding lowered the score most", _occlusion),
     ExplanationMethod("integrated_gradients", "Integrated Gradients",
-                      "red marks the pixels that account for most of the score, compared with a plain image",
+                      "red marks the pixels that account for most of the score's difference from a plain image",
                       _integrated_gradients),
     ExplanationMethod("saliency", "Gradient (saliency)",
                       "red marks the pixels whose change would move the score most; one backward pass", _saliency),

@@ -25,7 +25,7 @@ from lightning_module.models.checkpoints import read_data_description
 from lightning_module.synthetic import ensure_synthetic_dataset, read_config
 
 # The built-in training data (configs/*.yaml, the data module's default) and the grid use seed 0, and
-# bench/gradcam_pointing.py holds out seed 1: a seed far from the small numbers people pick keeps this set unseen.
+# the first pointing-game bench held out seed 1: a seed far from the small numbers people pick keeps this set unseen.
 INDEPENDENT_SEED = 9001
 # In the generator's default class shares (the lab's 322 : 80 : 56), 1000 scenes give 703 Improbable, 175 Possible
 # and 122 Probable photos: enough Probable trees for a recall interval a few points wide.

@@ -1,8 +1,10 @@
 """Training one fold: the ``fit`` arguments of a cell × fold, and running them in this process, in a fresh
-``python -m lightning_module fit`` process, or in a worker process of a grid that trains several folds at once.
+``python -m lightning_module fit`` process, in a worker process of a grid that trains several folds at once,
+or on a cluster's worker (a Ray task, a Slurm array task: :func:`run_fold`).
 
 Whatever runs it, a fold writes an ordinary run directory; its console output goes to ``train.log`` there and
-its CPU time to ``run.json`` (``cpu_seconds``).
+its CPU time to ``run.json`` (``cpu_seconds``). Its result is that directory and nothing else, so a fold that
+finished on any machine is seen as finished by every later grid that reads the same output folder.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import logging
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ from lightning_module import processes
 from lightning_module.grid.spec import Cell, GridSpec
 from lightning_module.training import command_line
 from lightning_module.training.command_line import OptionValue
-from lightning_module.training.run_files import update_run_json
+from lightning_module.training.run_files import now_iso, update_run_json
 
 FOLD_LOG = "train.log"
 INTERRUPTED = "interrupted by the user"
@@ -179,6 +183,46 @@ def pool_fit(arguments: list[str], attempt_dir: Path, threads: int | None, isola
     if isolation == "subprocess":
         return call_fit(lambda a, d: fit_in_subprocess(a, d, threads=threads), arguments, attempt_dir)
     return call_fit(lambda a, d: fit_in_process(a, d, threads), arguments, attempt_dir)
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """One fold as it travels to whatever trains it: plain values, so it pickles (Ray) and fits in JSON (Slurm).
+
+    ``workdir`` is the grid's working folder: relative paths in the fit (the synthetic dataset under ``data/``,
+    the decode cache) mean the same on every worker only when the worker starts there.
+    """
+
+    arguments: tuple[str, ...]
+    attempt_dir: str
+    label: str
+    threads: int | None
+    isolation: str
+    workdir: str
+
+
+def run_fold(job: FoldJob, fit: FitFunction | None = None) -> str | None:
+    """Train ``job`` here (a Ray task, a Slurm array task): None when it ran, else what went wrong in words.
+
+    ``fit`` replaces training (tests); it must be importable where this runs.
+    """
+    attempt_dir = Path(job.attempt_dir)
+    if not attempt_dir.is_dir():
+        return (f"{attempt_dir} does not exist on {socket.gethostname()}: the grid's output folder must be on "
+                "storage that every worker reaches at the same path (docs/SCALE_OUT.md)")  # fmt: skip
+    previous = os.getcwd()
+    try:
+        os.chdir(job.workdir)
+    except OSError as error:
+        return f"cannot enter the grid's working folder on {socket.gethostname()} ({error}); see docs/SCALE_OUT.md"
+    # Where and since when: the grid's time left counts a fold from here, not from its wait in a queue.
+    update_run_json(attempt_dir, worker={"host": socket.gethostname(), "pid": os.getpid(), "started": now_iso()})
+    try:
+        if fit is not None:
+            return call_fit(fit, list(job.arguments), attempt_dir)
+        return pool_fit(list(job.arguments), attempt_dir, job.threads, job.isolation)
+    finally:
+        os.chdir(previous)
 
 
 class InlineExecutor:

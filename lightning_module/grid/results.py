@@ -8,7 +8,9 @@ Layout of ``<output>/``::
     comparisons.csv                           Welch's t-tests between the values of each varying axis
     folds.csv                                 one row per cell × fold: the numbers the table is made from
     grid.log                                  console output when started from the dashboard
+    stop.request                              asks the grid to stop (the page writes it; the grid removes it)
     runs/<cell-id>/fold_<k>/version_<n>/      each fold's ordinary run directory (docs/RUN_FORMAT.md)
+    slurm/<n>/                                each Slurm job array the grid submitted (grid/executors/slurm.py)
 
 A fold may have several attempts (``version_0`` crashed, ``version_1`` finished); the finished one counts.
 Readers never raise for a missing or half-written file: a grid is readable while it runs.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +42,11 @@ TESTS_CSV = "comparisons.csv"
 FOLDS_CSV = "folds.csv"
 LOG_FILE = "grid.log"
 LAUNCH_FILE = "launch.json"  # written by the dashboard when it starts a grid (its process id)
+STOP_FILE = "stop.request"
+# A running grid rewrites progress.json at least this often. A reader on another machine cannot look up the
+# grid's process; a file older than HEARTBEAT_STALE_SECONDS means the grid died without saying so.
+HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_STALE_SECONDS = 120.0
 RUNS_DIR = "runs"
 # The committed copy of the default grid's results (docs/).
 PUBLISHED_CSV = "grid_results.csv"
@@ -187,7 +195,7 @@ class GridProgress:
 def read_progress(output: Path | str) -> GridProgress:
     record = read_json(Path(output) / PROGRESS_FILE) or {}
     status = str(record.get("status") or "not started")
-    if status == "running" and not process_running(record.get("pid")):
+    if status == "running" and not _grid_alive(record):
         status = "stopped"  # killed without a chance to say so; the next run resumes it
     return GridProgress(
         status=status,
@@ -199,6 +207,19 @@ def read_progress(output: Path | str) -> GridProgress:
         elapsed_seconds=_number(record.get("elapsed_seconds")),
         record=record,
     )
+
+
+def _grid_alive(record: dict[str, Any]) -> bool:
+    """Whether the grid that wrote ``record`` still runs: its process when it ran on this machine, else a
+    recent heartbeat (a grid driven from a cluster's login node, read through shared storage)."""
+    host = record.get("host")
+    if host is None or host == socket.gethostname():
+        return process_running(record.get("pid"))
+    try:
+        updated = datetime.fromisoformat(str(record.get("updated")))
+        return (datetime.now(updated.tzinfo) - updated).total_seconds() < HEARTBEAT_STALE_SECONDS
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)

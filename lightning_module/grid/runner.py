@@ -6,45 +6,64 @@ failed, stopped or crashed one gets a fresh attempt (``version_<n+1>``) next tim
 for inspection. A fold that fails is recorded and the grid goes on; Ctrl+C or SIGTERM stops after the fold
 in progress has marked itself stopped.
 
-Folds run in this process by default (``training.isolation: in_process``): it saves the 7-8 s that starting
-Python, torch and Lightning costs per fold on a small CPU. ``subprocess`` isolates each fold completely.
-``training.workers: 2`` trains two folds at a time in two worker processes (with ``threads: 1`` each, the way
-to use both cores of a 2-core machine: one small network per core beats two threads fighting over one).
+Where the folds train is the executor's business (``grid/executors/``): this machine by default, or a Ray
+cluster, or a Slurm job array (``executor.kind`` in the grid file, ``--executor`` on the command line). The
+runner is the same for all: it claims each fold's attempt directory, hands the fold over, and judges the
+fold by what its own ``run.json`` says when it ended. Which machine ran a fold changes nothing in its result.
+
+On this machine folds run in this process by default (``training.isolation: in_process``): it saves the 7-8 s
+that starting Python, torch and Lightning costs per fold on a small CPU. ``subprocess`` isolates each fold
+completely. ``training.workers: 2`` trains two folds at a time in two worker processes (with ``threads: 1``
+each, the way to use both cores of a 2-core machine: one small network per core beats two threads fighting
+over one).
+
+Stop: SIGTERM or Ctrl+C to the grid process, or a ``stop.request`` file in the output folder (what the Grid
+study page writes, so a grid driven from another machine stops too). The executor then cancels every fold in
+flight or queued.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
+import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lightning_module import processes
-from lightning_module.files import Timeout, atomic_write_json, atomic_write_text, exclusive_lock, read_json
+from lightning_module.files import (
+    Timeout,
+    atomic_write_json,
+    atomic_write_text,
+    exclusive_lock,
+    read_json,
+    remove_stale_temporaries,
+)
 from lightning_module.grid.data_check import ScenarioData, check_grid_data
 from lightning_module.grid.estimate import TimeLeft, duration_text, predict_cells
-from lightning_module.grid.folds import (
-    INTERRUPTED,
-    FitFunction,
-    InlineExecutor,
-    call_fit,
-    fit_arguments,
-    fit_in_process,
-    fit_in_subprocess,
-    future_result,
-    pool_fit,
+from lightning_module.grid.executors import ExecutorError, FoldExecutor, make_executor
+from lightning_module.grid.folds import INTERRUPTED, FitFunction, FoldJob, fit_arguments, future_result
+from lightning_module.grid.results import (
+    FOLDS_CSV,
+    HEARTBEAT_SECONDS,
+    PROGRESS_FILE,
+    REPORT_MD,
+    SPEC_FILE,
+    STOP_FILE,
+    TABLE_CSV,
+    TESTS_CSV,
+    fold_attempts,
+    fold_root,
+    saved_spec,
 )
-from lightning_module.grid.results import PROGRESS_FILE, SPEC_FILE, fold_attempts, fold_root, saved_spec
 from lightning_module.grid.spec import Cell, GridSpec, GridSpecError
 from lightning_module.grid.tables import GridTables, write_tables
 from lightning_module.runs.store import read_run
@@ -52,6 +71,9 @@ from lightning_module.training.command_line import fit_command
 from lightning_module.training.run_files import claim_next_version, now_iso, update_run_json
 
 LOCK_FILE = ".grid.lock"
+# What the runner writes into its output folder, always holding LOCK_FILE: it is their only writer (the folds'
+# run directories clear their own leftovers; launch.json is the dashboard's).
+OWN_FILES = (PROGRESS_FILE, SPEC_FILE, FOLDS_CSV, TABLE_CSV, TESTS_CSV, REPORT_MD)
 Log = Callable[[str], None]
 
 
@@ -95,10 +117,16 @@ def plan(spec: GridSpec, output: Path | str | None = None) -> list[FoldTask]:
 @dataclass(frozen=True)
 class _InFlight:
     task: FoldTask
-    attempt_dir: Path
-    arguments: list[str]
-    label: str
+    job: FoldJob
     started: float
+
+    @property
+    def attempt_dir(self) -> Path:
+        return Path(self.job.attempt_dir)
+
+    @property
+    def label(self) -> str:
+        return self.job.label
 
 
 def current_tasks(running: dict[Future, _InFlight]) -> list[FoldTask]:
@@ -113,10 +141,11 @@ class GridRunner:
         fit: trains one fold; default by ``spec.isolation``. Tests pass their own to count or fail folds.
         log: where progress lines go (``print`` by default).
         estimate: time a training step per cell shape to predict the time left before any fold finishes.
+        executor: trains the folds; default :func:`~lightning_module.grid.executors.make_executor` of the spec.
     """
 
     def __init__(self, spec: GridSpec, output: Path | str | None = None, fit: FitFunction | None = None,
-                 log: Log = print, estimate: bool = True) -> None:  # fmt: skip
+                 log: Log = print, estimate: bool = True, executor: FoldExecutor | None = None) -> None:  # fmt: skip
         self.spec = spec
         self.output = Path(output or spec.output)
         self.log = log
@@ -124,7 +153,9 @@ class GridRunner:
         self._stop_requested = False
         self._started_at = now_iso()
         self._custom_fit = fit
-        self.workers = spec.workers
+        self._given_executor = executor
+        self._executor_kind = "local"
+        self._last_progress = 0.0
 
     def run(self) -> GridOutcome:
         """Run every fold not yet finished; write the tables after each fold and at the end.
@@ -133,80 +164,99 @@ class GridRunner:
             GridSpecError: ``output`` holds a grid trained with other settings.
             GridDataError: the data cannot be split as the grid asks.
             GridBusy: another grid is running into ``output``.
+            ExecutorError: the executor cannot be used (not installed, unreachable, refused).
         """
         self.output.mkdir(parents=True, exist_ok=True)
         with self._lock(), self._sigterm_sets_stop():
+            (self.output / STOP_FILE).unlink(missing_ok=True)  # a request left over from an earlier grid
+            for name in OWN_FILES:  # what a killed grid left half-written
+                remove_stale_temporaries(self.output, name)
             check_compatible(self.spec, self.output)
             data = check_grid_data(self.spec)
             save_spec(self.spec, self.output)
             for scenario in data.values():
                 for warning in scenario.warnings:
                     self.log(f"warning: {warning}")
-            return self._run_tasks({s: d.photos for s, d in data.items()})
+            tasks = plan(self.spec, self.output)
+            todo = [t for t in tasks if not t.finished]
+            executor = self._given_executor or make_executor(
+                self.spec, self.output, len(todo), self._custom_fit, stop=lambda: self._stop_requested
+            )
+            try:
+                with self._sigterm_sets_stop():  # again: connecting to Ray installs a handler of its own
+                    return self._run_tasks(executor, tasks, todo, {s: d.photos for s, d in data.items()})
+            finally:
+                executor.close()
 
-    def _run_tasks(self, photos: dict[str, int]) -> GridOutcome:
+    def _run_tasks(self, executor: FoldExecutor, tasks: list[FoldTask], todo: list[FoldTask],
+                   photos: dict[str, int]) -> GridOutcome:  # fmt: skip
         spec, started = self.spec, time.monotonic()
         self._started_at = now_iso()
-        tasks = plan(spec, self.output)
-        todo = [t for t in tasks if not t.finished]
+        self._executor_kind = executor.kind
         outcome = GridOutcome("finished", self.output, skipped=len(tasks) - len(todo))
-        workers = max(1, min(self.workers, len(todo)))
         self.log(f"Grid '{spec.name}': {len(spec.cells)} cells × {spec.folds} folds = {len(tasks)} folds; "
-                 f"{outcome.skipped} already finished, {len(todo)} to run -> {self.output}"
-                 + (f" ({workers} folds at a time)" if workers > 1 else ""))  # fmt: skip
+                 f"{outcome.skipped} already finished, {len(todo)} to run -> {self.output}" + executor.describe())  # fmt: skip
+        for problem in executor.problems():
+            self.log(f"warning: {problem}")
         time_left = TimeLeft(predict_cells(spec, photos) if self.estimate and todo else {})
 
         def eta(remaining: list[FoldTask]) -> float | None:
-            return time_left.seconds(t.cell.id for t in remaining) / workers if time_left.predicted else None
+            return time_left.seconds(t.cell.id for t in remaining) / executor.parallel() if time_left.predicted else None
 
         if todo and self.estimate:
             self.log(f"Estimated time: {duration_text(eta(todo))} (a rough guess until the first folds finish)")
         done = outcome.skipped
         pending: deque[FoldTask] = deque(todo)
         running: dict[Future, _InFlight] = {}
-        signalled: set[int] = set()
-        pool = self._executor(workers)
-        try:
-            while running or (pending and not self._stop_requested):
-                while pending and len(running) < workers and not self._stop_requested:
-                    flight = self._start_attempt(pending.popleft())
-                    current = [f.label for f in running.values()] + [flight.label]
-                    self._progress("running", tasks, done, outcome, started, eta([*current_tasks(running), flight.task, *pending]), current)
-                    try:
-                        running[self._submit(pool, flight)] = flight
-                    except BrokenProcessPool:  # a worker died (killed for memory?): its fold failed; start afresh
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        pool = self._executor(workers)
-                        running[self._submit(pool, flight)] = flight
-                if self._stop_requested:
-                    self._stop_running(running.values(), signalled)
+        while running or (pending and not self._stop_requested):
+            if pending and len(running) < executor.capacity and not self._stop_requested:
+                batch = []
+                while pending and len(running) + len(batch) < executor.capacity:
+                    batch.append(self._start_attempt(pending.popleft()))
+                in_flight = [*running.values(), *batch]
+                left = eta([*(f.task for f in in_flight), *pending])
+                self._progress("running", tasks, done, outcome, started, left, self._current(executor, in_flight))
                 try:
-                    finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt:  # Ctrl+C reaches the workers too; collect their stopped folds
+                    futures = executor.submit([flight.job for flight in batch])
+                except ExecutorError as error:  # refused (sbatch): these attempts never ran; the next run retries
+                    for flight in batch:
+                        self._mark_ended(flight.attempt_dir, "failed", str(error))
+                    executor.cancel([flight.job for flight in running.values()])
+                    raise
+                running.update(zip(futures, batch))
+            if self._stop_requested:
+                executor.cancel([flight.job for flight in running.values()])
+            try:
+                finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # Ctrl+C reaches the workers too; collect their stopped folds
+                self._stop_requested = True
+                continue
+            if (self.output / STOP_FILE).exists():
+                self._stop_requested = True
+            for future in finished:
+                flight = running.pop(future)
+                status, message = self._conclude(flight, future_result(future))
+                seconds = self._fold_seconds(executor, flight)
+                if status == "stopped":
                     self._stop_requested = True
+                    self.log(f"[{done}/{len(tasks)}] {flight.label}: stopped")
                     continue
-                for future in finished:
-                    flight = running.pop(future)
-                    status, message = self._conclude(flight, future_result(future))
-                    seconds = time.monotonic() - flight.started
-                    if status == "stopped":
-                        self._stop_requested = True
-                        self.log(f"[{done}/{len(tasks)}] {flight.label}: stopped")
-                        continue
-                    outcome.ran += 1
-                    if status == "finished":
-                        done += 1
-                        time_left.observe(flight.task.cell.id, seconds)
-                    else:
-                        outcome.failed.append(f"{flight.task.cell.id} fold {flight.task.fold}: {message}")
-                        message = f"FAILED ({message})"
-                    left = eta([*current_tasks(running), *pending]) if (pending or running) else None
-                    after = f", about {duration_text(left)} left" if left is not None and not self._stop_requested else ""
-                    self.log(f"[{done}/{len(tasks)}] {flight.label}: {message} in {duration_text(seconds)}{after}")
-                    write_tables(spec, self.output)
-                    self._progress("running", tasks, done, outcome, started, left, [f.label for f in running.values()])
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+                outcome.ran += 1
+                if status == "finished":
+                    done += 1
+                    time_left.observe(flight.task.cell.id, seconds)
+                else:
+                    outcome.failed.append(f"{flight.task.cell.id} fold {flight.task.fold}: {message}")
+                    message = f"FAILED ({message})"
+                left = eta([*current_tasks(running), *pending]) if (pending or running) else None
+                after = f", about {duration_text(left)} left" if left is not None and not self._stop_requested else ""
+                self.log(f"[{done}/{len(tasks)}] {flight.label}: {message} in {duration_text(seconds)}{after}")
+                write_tables(spec, self.output)
+                self._progress("running", tasks, done, outcome, started, left, self._current(executor, running.values()))
+            if running and time.monotonic() - self._last_progress > HEARTBEAT_SECONDS:
+                # A heartbeat: a dashboard on another machine cannot see this process, only that the file is fresh.
+                left = eta([*current_tasks(running), *pending])
+                self._progress("running", tasks, done, outcome, started, left, self._current(executor, running.values()))
         if self._stop_requested and done < len(tasks):
             outcome.status = "stopped"
         elif outcome.failed:
@@ -214,6 +264,7 @@ class GridRunner:
         outcome.seconds = time.monotonic() - started
         outcome.tables = write_tables(spec, self.output)
         self._progress(outcome.status, tasks, done, outcome, started, None, [])
+        (self.output / STOP_FILE).unlink(missing_ok=True)
         return outcome
 
     def _start_attempt(self, task: FoldTask) -> _InFlight:
@@ -234,36 +285,34 @@ class GridRunner:
             max_epochs=self.spec.epochs,
         )
         label = f"{task.cell.label}, fold {task.fold + 1}/{self.spec.folds}"
-        return _InFlight(task, attempt_dir, arguments, label, time.monotonic())
+        job = FoldJob(tuple(arguments), str(attempt_dir.resolve()), label, self.spec.threads, self.spec.isolation,
+                      os.getcwd())  # fmt: skip
+        return _InFlight(task, job, time.monotonic())
 
-    def _submit(self, pool: Any, flight: _InFlight) -> Future:
-        if isinstance(pool, InlineExecutor):
-            return pool.submit(call_fit, self._inline_fit, flight.arguments, flight.attempt_dir)
-        if self._custom_fit is not None:  # must then be a module-level function (it is sent to the workers)
-            return pool.submit(call_fit, self._custom_fit, flight.arguments, flight.attempt_dir)
-        return pool.submit(pool_fit, flight.arguments, flight.attempt_dir, self.spec.threads, self.spec.isolation)
+    @staticmethod
+    def _current(executor: FoldExecutor, flights: Any) -> list[str]:
+        """What the progress calls "now": every fold in flight here; on a cluster, those its run.json says are
+        training, and how many wait in the cluster's queue."""
+        flights = list(flights)
+        if not executor.remote:
+            return [flight.label for flight in flights]
+        training = [f.label for f in flights if (read_json(f.attempt_dir / "run.json") or {}).get("status") == "running"]
+        waiting = len(flights) - len(training)
+        return training + ([f"{waiting} waiting for the cluster"] if waiting else [])
 
-    def _executor(self, workers: int) -> Any:
-        if workers == 1:
-            return InlineExecutor()
-        # Spawned, not forked: a fork of a process that has run torch can deadlock in its thread pools.
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-    def _inline_fit(self, arguments: list[str], attempt_dir: Path) -> None:
-        if self._custom_fit is not None:
-            self._custom_fit(arguments, attempt_dir)
-        elif self.spec.isolation == "subprocess":
-            fit_in_subprocess(arguments, attempt_dir, lambda: self._stop_requested, self.spec.threads)
-        else:
-            fit_in_process(arguments, attempt_dir, self.spec.threads)
-
-    def _stop_running(self, flights: Iterable[_InFlight], signalled: set[int]) -> None:
-        """Send SIGTERM to the training processes of folds in flight in worker processes (once each)."""
-        for flight in flights:
-            pid = (read_json(flight.attempt_dir / "run.json") or {}).get("pid")
-            if isinstance(pid, int) and pid != os.getpid() and pid not in signalled and processes.running(pid):
-                signalled.add(pid)
-                processes.terminate(pid)
+    @staticmethod
+    def _fold_seconds(executor: FoldExecutor, flight: _InFlight) -> float:
+        """How long the fold took: here, since it was handed over; on a cluster, since its worker took it up (the
+        time it waited in the queue says nothing about the folds still to run)."""
+        waited = time.monotonic() - flight.started
+        if not executor.remote:
+            return waited
+        record = read_json(flight.attempt_dir / "run.json") or {}
+        try:
+            started = datetime.fromisoformat((record.get("worker") or {})["started"])
+            return (datetime.fromisoformat(record["timings"]["ended"]) - started).total_seconds()
+        except (KeyError, TypeError, ValueError):
+            return waited
 
     def _conclude(self, flight: _InFlight, error: str | None) -> tuple[str, str]:
         """The fold's outcome from its run.json and the error its fit raised: (status, what to tell the user)."""
@@ -292,8 +341,10 @@ class GridRunner:
 
     def _progress(self, status: str, tasks: list[FoldTask], done: int, outcome: GridOutcome, started: float,
                   eta: float | None, current: list[str]) -> None:  # fmt: skip
+        self._last_progress = time.monotonic()
         atomic_write_json(self.output / PROGRESS_FILE, {
             "name": self.spec.name, "status": status, "pid": os.getpid() if status == "running" else None,
+            "host": socket.gethostname(), "executor": self._executor_kind,
             "started": self._started_at, "updated": now_iso(), "total": len(tasks), "done": done,
             "ran": outcome.ran, "failed": len(outcome.failed), "failures": outcome.failed[-20:], "current": " · ".join(current) or None,
             "eta_seconds": round(eta, 1) if eta is not None else None,

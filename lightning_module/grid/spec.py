@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,10 @@ GRID_SCENARIOS: tuple[str, ...] = tuple(SCENARIOS)
 PRETRAINED: tuple[str, ...] = ("none", "imagenet")
 ISOLATIONS: tuple[str, ...] = ("in_process", "subprocess")
 ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "gpu")
+# Where the folds run (lightning_module/grid/executors/): this machine, a Ray cluster, or a Slurm job array.
+EXECUTORS: tuple[str, ...] = ("local", "ray", "slurm")
+# Slurm's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+SLURM_TIME = r"^(\d+-)?\d+(:\d{1,2}){0,2}$"
 # Sizes outside this range are a mistake in the file; a size only some backbones reject skips those cells.
 SMALLEST_IMAGE_SIZE = min(backbone.min_image_size for backbone in BACKBONES.values())
 
@@ -32,10 +36,12 @@ AXES: tuple[str, ...] = ("scenarios", "image_sizes", "color_modes", "backbones",
 AXIS_FIELD = {"scenarios": "scenario", "image_sizes": "image_size", "color_modes": "color_mode",
               "backbones": "backbone", "pretrained": "pretrained"}
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("name", "output", "seed", "folds", "grid", "training", "data"),
+    "": ("name", "output", "seed", "folds", "grid", "training", "data", "executor"),
     "grid": AXES,
     "training": ("epochs", "batch_size", "lr", "accelerator", "isolation", "threads", "workers"),
     "data": ("source", "synthetic_size", "group_regex", "cache_dir"),
+    "executor": ("kind", "cpus_per_fold", "gpus_per_fold", "ray_address", "partition", "time", "mem", "max_parallel",
+                 "sbatch_options"),
 }
 
 
@@ -76,6 +82,27 @@ class SkippedCell:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """Where the folds run and what each one asks for. Nothing here changes a fold's result: the folds, their
+    seeds and their settings are the grid's, so the same grid gives the same numbers on any executor."""
+
+    kind: str = "local"
+    cpus_per_fold: int | None = None  # None: training.threads, else 1
+    gpus_per_fold: int | None = None  # None: 1 when training.accelerator is gpu, else 0
+    ray_address: str | None = None  # None: $RAY_ADDRESS, else a Ray started on this machine
+    partition: str | None = None
+    time: str = "01:00:00"
+    mem: str | None = None
+    max_parallel: int | None = None  # Slurm's array throttle (--array=0-N%max_parallel)
+    sbatch_options: tuple[str, ...] = ()
+
+    def as_config(self) -> dict[str, Any]:
+        config = asdict(self)
+        config["sbatch_options"] = list(self.sbatch_options)
+        return config
+
+
+@dataclass(frozen=True)
 class GridSpec:
     """A validated grid. Build it with :func:`load_grid_spec` or :func:`parse_grid_spec`."""
 
@@ -99,6 +126,7 @@ class GridSpec:
     output: str = "grids/default"
     seed: int = 0
     name: str = "grid"
+    executor: ExecutorSettings = ExecutorSettings()
     origin: str = field(default="<grid>", compare=False)
 
     # ------------------------------------------------------------------------------------------ cells
@@ -147,12 +175,42 @@ class GridSpec:
                          "threads": self.threads if self.threads is not None else "auto", "workers": self.workers},
             "data": {"source": self.source, "synthetic_size": self.synthetic_size, "group_regex": self.group_regex,
                      "cache_dir": self.cache_dir},
+            "executor": self.executor.as_config(),
         }  # fmt: skip
 
     def with_output(self, output: str | Path) -> GridSpec:
-        from dataclasses import replace
-
         return replace(self, output=str(output))
+
+    def with_executor(self, kind: str | None = None, ray_address: str | None = None) -> GridSpec:
+        """This grid run by executor ``kind`` (and at ``ray_address``); None keeps what the file says.
+
+        Raises:
+            GridSpecError: ``kind`` is not an executor.
+        """
+        if kind is not None and kind not in EXECUTORS:
+            raise GridSpecError(f"unknown executor {kind!r}; choose from {', '.join(EXECUTORS)}")
+        settings = replace(self.executor, kind=kind or self.executor.kind,
+                           ray_address=ray_address if ray_address is not None else self.executor.ray_address)  # fmt: skip
+        return replace(self, executor=settings)
+
+    # ------------------------------------------------------------------------------------------ resources
+    @property
+    def cpus_per_fold(self) -> int:
+        """CPUs one fold asks a cluster for: the file's ``executor.cpus_per_fold``, else its torch threads, else 1."""
+        return self.executor.cpus_per_fold or self.threads or 1
+
+    @property
+    def fold_resources(self) -> str:
+        """What one fold asks a cluster for, in words: ``1 CPU``, ``4 CPUs + 1 GPU``."""
+        text = f"{self.cpus_per_fold} CPU" + ("s" if self.cpus_per_fold > 1 else "")
+        return text + (f" + {self.gpus_per_fold} GPU" + ("s" if self.gpus_per_fold > 1 else "") if self.gpus_per_fold else "")
+
+    @property
+    def gpus_per_fold(self) -> int:
+        """GPUs one fold asks a cluster for: the file's ``executor.gpus_per_fold``, else 1 when it trains on a GPU."""
+        if self.executor.gpus_per_fold is not None:
+            return self.executor.gpus_per_fold
+        return 1 if self.accelerator == "gpu" else 0
 
 
 def _impossible(cell: Cell) -> str | None:
@@ -191,6 +249,7 @@ def parse_grid_spec(raw: Any, origin: str = "<grid>") -> GridSpec:
     grid = reader.mapping(top.get("grid"), "grid", required=True)
     training = reader.mapping(top.get("training", {}), "training")
     data = reader.mapping(top.get("data", {}), "data")
+    executor = reader.mapping(top.get("executor", {}), "executor")
 
     scenarios = reader.choices(grid, "grid.scenarios", GRID_SCENARIOS, required=True)
     color_modes = reader.choices(grid, "grid.color_modes", COLOR_MODES, default=("grayscale",))
@@ -220,6 +279,17 @@ def parse_grid_spec(raw: Any, origin: str = "<grid>") -> GridSpec:
         output=reader.text(top, "output", "grids/default"),
         seed=reader.integer(top, "seed", 0, minimum=0, maximum=2**31 - 1),
         name=reader.text(top, "name", "grid"),
+        executor=ExecutorSettings(
+            kind=reader.one_of(executor, "executor.kind", EXECUTORS, "local"),
+            cpus_per_fold=reader.optional_integer(executor, "executor.cpus_per_fold", minimum=1, maximum=1024),
+            gpus_per_fold=reader.optional_integer(executor, "executor.gpus_per_fold", minimum=0, maximum=64),
+            ray_address=reader.optional_text(executor, "executor.ray_address", None),
+            partition=reader.optional_text(executor, "executor.partition", None),
+            time=reader.slurm_time(executor, "executor.time", "01:00:00"),
+            mem=reader.optional_text(executor, "executor.mem", None),
+            max_parallel=reader.optional_integer(executor, "executor.max_parallel", minimum=1, maximum=100_000),
+            sbatch_options=reader.texts(executor, "executor.sbatch_options"),
+        ),
         origin=origin,
     )
     if not spec.cells:
@@ -322,6 +392,34 @@ class _Reader:
         if not above < value < below:
             raise self.fail(key, f"must be above {above:g} and below {below:g}, got {value}")
         return float(value)
+
+    def optional_integer(self, section: dict[str, Any], key: str, minimum: int, maximum: int) -> int | None:
+        value = section.get(key.split(".")[-1])
+        if value is None or value == "auto":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(key, f"must be 'auto' or a whole number from {minimum} to {maximum}, got {_show(value)}")
+        return value
+
+    def slurm_time(self, section: dict[str, Any], key: str, default: str) -> str:
+        import re
+
+        value = section.get(key.split(".")[-1], default)
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML reads an unquoted 02:00:00 as the number 7200: refuse to guess what was meant.
+            raise self.fail(key, f"must be quoted, such as '02:00:00' or '90' (minutes); YAML read {value} as a number")
+        text = value.strip() if isinstance(value, str) else ""
+        if not re.match(SLURM_TIME, text):
+            raise self.fail(key, f"must be a Slurm time limit such as '90', '02:00:00' or '1-12:00:00', got {_show(value)}")
+        return text
+
+    def texts(self, section: dict[str, Any], key: str) -> tuple[str, ...]:
+        value = section.get(key.split(".")[-1]) or []
+        values = value if isinstance(value, list) else [value]
+        for index, item in enumerate(values):
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(f"{key}[{index}]", f"must be a text such as '--account=lab', got {_show(item)}")
+        return tuple(item.strip() for item in values)
 
     def threads(self, section: dict[str, Any], key: str) -> int | None:
         value = section.get(key.split(".")[-1], "auto")

@@ -41,6 +41,12 @@ def read_data_description(path: Path | str) -> dict[str, Any]:
     return dict(description) if isinstance(description, dict) else {}
 
 
+def read_checkpoint_content(path: Path | str) -> dict[str, Any]:
+    """Everything a checkpoint holds (weights, hyper-parameters and entries such as ``"familiarity"``), loaded
+    as safely as :func:`read_checkpoint`; for readers of those entries and for rewriting a bundle with one added."""
+    return _load(Path(path).expanduser())
+
+
 def _load(path: Path) -> dict[str, Any]:
     """The checkpoint's top-level dictionary, loaded safely; raises ``CheckpointError`` with the reason."""
     if not path.is_file():

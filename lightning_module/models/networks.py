@@ -29,15 +29,29 @@ BuildFunction = Callable[[int, int, int, bool], nn.Module]
 
 
 class TreeRiskNetwork(nn.Module):
-    """``body`` with input conversion and normalisation in front; ``forward`` returns logits."""
+    """``body`` with input conversion and normalisation in front; ``forward`` returns logits.
 
-    def __init__(self, body: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], rgb_input: bool) -> None:
+    ``decision_bias`` (one value per class, zero after training) is added to the logits: the model's operating
+    point. Bundling may raise the costly class's bias on validation photos (``evaluation.operating_point``), so that
+    every consumer (the Assess page, batch screening, the benches) rates with the same decision rule. Checkpoints
+    written before it existed load with zeros.
+    """
+
+    def __init__(self, body: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], rgb_input: bool,
+                 num_classes: int | None = None) -> None:
         super().__init__()
         self.body = body
         self.rgb_input = rgb_input
         self.channels_last = False  # set by the classifier on a GPU; not saved: a predictor runs in any layout
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        self.register_buffer("decision_bias", torch.zeros(num_classes) if num_classes else None)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        key = prefix + "decision_bias"
+        if self.decision_bias is not None and key not in state_dict:  # a checkpoint from before the operating point
+            state_dict[key] = torch.zeros_like(self.decision_bias)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
@@ -50,7 +64,8 @@ class TreeRiskNetwork(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.body(x)
-        return out.logits if hasattr(out, "logits") else out  # googlenet/inception return named tuples in training
+        logits = out.logits if hasattr(out, "logits") else out  # googlenet/inception return named tuples in training
+        return logits if self.decision_bias is None else logits + self.decision_bias
 
 
 def _seed_cnn(num_classes: int, in_channels: int, image_size: int, pretrained: bool) -> nn.Module:
@@ -147,7 +162,7 @@ def build_network(
     else:
         mean, std = GRAY_MEAN * in_channels, GRAY_STD * in_channels
     body = BUILDERS[backbone](num_classes, in_channels, image_size, pretrained)
-    return TreeRiskNetwork(body, mean, std, entry.rgb_input)
+    return TreeRiskNetwork(body, mean, std, entry.rgb_input, num_classes)
 
 
 def head_module(network: TreeRiskNetwork, backbone: str) -> nn.Module:

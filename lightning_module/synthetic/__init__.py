@@ -9,7 +9,7 @@ a model scores on them says nothing about real photos (docs/SYNTHETIC_MODEL_CARD
     ensure_synthetic_dataset(Path("data/synthetic"), n=458, seed=0)   # makes it on first use
 """
 
-from .defects import DEFECT_DESCRIPTIONS, DEFECTS
+from .defects import DEFECT_DESCRIPTIONS, DEFECT_LABELS, DEFECTS
 from .generate import (
     MANIFEST_COLUMNS,
     ensure_synthetic_dataset,
@@ -25,6 +25,7 @@ __all__ = [
     "CLASS_THRESHOLDS",
     "DEFECTS",
     "DEFECT_DESCRIPTIONS",
+    "DEFECT_LABELS",
     "DEFECT_WEIGHTS",
     "GENERATOR_VERSION",
     "MANIFEST_COLUMNS",

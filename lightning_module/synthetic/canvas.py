@@ -54,6 +54,11 @@ class Canvas:
     def __init__(self, image: Image.Image, camera: Camera) -> None:
         self.image = image
         self.draw = ImageDraw.Draw(image)
+        # The primitives below call Pillow's drawing core directly, with each colour's ink looked up once: the
+        # same calls ImageDraw makes for a plain fill, without its per-call argument handling, which cost more
+        # than the drawing itself for the hundreds of small leaf ellipses in a crown.
+        self._core = self.draw.draw
+        self._inks: dict[RGB, int] = {}
         self.camera = camera
         self.scale = camera.scale
         self._m = camera.coefficients()
@@ -113,24 +118,43 @@ class Canvas:
         self._extend(self.pts(points), 1.0)
 
     # -- primitives ------------------------------------------------------------------------------------------
+    def _ink(self, colour: RGB) -> int:
+        ink = self._inks.get(colour)
+        if ink is None:
+            ink = self._inks[colour] = self._core.draw_ink(colour)
+        return ink
+
     def polygon(self, points: Sequence[Point], fill: RGB, outline: RGB | None = None) -> None:
         p = self.pts(points)
-        self.draw.polygon(p, fill=fill, outline=outline)
+        if outline is None and isinstance(fill, tuple):
+            self._core.draw_polygon(p, self._ink(fill), 1)  # what ImageDraw.polygon does for a plain fill
+        else:
+            self.draw.polygon(p, fill=fill, outline=outline)
         self._extend(p, 1.0)
 
     def line(self, points: Sequence[Point], fill: RGB, width: float, joint: bool = False) -> None:
         p = self.pts(points)
         w = self.width(width)
-        self.draw.line(p, fill=fill, width=w, joint="curve" if joint and w > 2 else None)
+        if isinstance(fill, tuple) and not (joint and w > 4):
+            self._core.draw_lines(p, self._ink(fill), w)  # what ImageDraw.line does without a curved joint
+        else:
+            self.draw.line(p, fill=fill, width=w, joint="curve" if joint and w > 2 else None)
         self._extend(p, w / 2 + 1.0)
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, fill: RGB | None,
                 outline: RGB | None = None, outline_width: float = 1.0) -> None:
-        x, y = self.pt(cx, cy)
-        sx, sy = max(0.5, rx * self.scale), max(0.5, ry * self.scale)
+        a, b, c, d, e, f = self._m  # self.pt and max() inlined: a crown has hundreds of these
+        x, y = a * cx + b * cy + c, d * cx + e * cy + f
+        sx, sy = rx * self.scale, ry * self.scale
+        sx, sy = sx if sx > 0.5 else 0.5, sy if sy > 0.5 else 0.5
         box = (x - sx, y - sy, x + sx, y + sy)
-        self.draw.ellipse(box, fill=fill, outline=outline, width=self.width(outline_width) if outline else 0)
-        self._extend(((box[0], box[1]), (box[2], box[3])), 1.0)
+        if outline is None and isinstance(fill, tuple):
+            ink = self._inks.get(fill)
+            self._core.draw_ellipse(box, self._ink(fill) if ink is None else ink, 1)  # ImageDraw.ellipse, plain fill
+        else:
+            self.draw.ellipse(box, fill=fill, outline=outline, width=self.width(outline_width) if outline else 0)
+        if self._recording is not None:
+            self._extend(((box[0], box[1]), (box[2], box[3])), 1.0)
 
     def chord(self, cx: float, cy: float, rx: float, ry: float, start: float, end: float, fill: RGB,
               outline: RGB | None = None) -> None:

@@ -39,6 +39,20 @@ DEFECT_DESCRIPTIONS: dict[str, str] = {
     "wire_contact": "branches grown into and over the overhead wires",
 }
 
+# Short names for people: what a rater ticks on the Label page and what tables and exports show beside the key.
+DEFECT_LABELS: dict[str, str] = {
+    "lean": "Lean",
+    "trunk_crack": "Trunk crack",
+    "cavity": "Cavity / decay pocket",
+    "dead_limbs": "Dead limbs",
+    "hanging_branch": "Hanging branch",
+    "crown_dieback": "Crown dieback",
+    "codominant_stems": "Codominant stems",
+    "root_plate_heave": "Root-plate heave",
+    "fungal_conks": "Fungal conks",
+    "wire_contact": "Wire contact",
+}
+
 DEAD_WOOD: RGB = (128, 122, 112)
 
 

@@ -1,9 +1,10 @@
 """Make a synthetic dataset on disk: one folder per class, a manifest, the options used, and a completion marker.
 
 A dataset is built in a hidden temporary folder beside ``out_dir`` and renamed into place only when complete,
-so ``out_dir`` is never half-written: a killed run leaves only a ``.<name>.partial-*`` folder, which
-:func:`ensure_synthetic_dataset` recognises as ours and clears. Nothing that is not ours is ever deleted or
-overwritten.
+so ``out_dir`` is never half-written: a killed run leaves only a ``.<name>.partial-*`` folder (its temporary
+files inside it), which the next :func:`generate_dataset` or :func:`ensure_synthetic_dataset` for that target
+recognises as ours (its owner's process on this machine has ended) and clears. Nothing that is not ours is ever
+deleted or overwritten.
 """
 
 from __future__ import annotations
@@ -258,6 +259,7 @@ def generate_dataset(out_dir: Path, n: int = 458, seed: int = 0, width: int = 64
         return out_dir
     if state not in ("missing", "empty"):
         raise FileExistsError(f"Refusing to write into {out_dir}: {why}. Choose another folder or remove it.")
+    _clear_stale_partials(out_dir)  # a killed `synth` run's folder (its process is gone): only ours, only dead
     built = _build(out_dir, options, workers)
     _move_into_place(built, out_dir, options)
     return out_dir

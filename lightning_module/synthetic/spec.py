@@ -12,13 +12,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from .canvas import RGB
 from .domains import Domain
 from .lighting import Lighting, lighting_for
 from .scene import SceneParams
 from .scoring import sample_severities
-from .tree import TreeParams, build_tree
+from .tree import TreeModel, TreeParams, build_tree
 
 # Photos are scattered around one small town so a map of them looks like a street survey.
 TOWN_LAT, TOWN_LON = 42.4440, -76.5019
@@ -29,6 +30,14 @@ DRONE = ("DJI", "FC3582")
 def rng_for(seed: int, index: int, key: str) -> random.Random:
     """The generator for one named part of one tree: independent of every other part."""
     return random.Random(f"treerisk-synthetic/{seed}/{index}/{key}")
+
+
+@lru_cache(maxsize=8)
+def tree_model(seed: int, index: int, params: TreeParams, lighting: Lighting, lean: float, codominant: float,
+               dieback: float) -> TreeModel:
+    """The tree's layout from its own "crown" generator, remembered: a tree is laid out to place it in the street
+    and again for every photo drawn of it, identically. Callers only read it (nothing changes a built model)."""
+    return build_tree(params, lighting, rng_for(seed, index, "crown"), lean, codominant, dieback)
 
 
 @dataclass(frozen=True)
@@ -131,8 +140,8 @@ def sample_tree(seed: int, index: int, label: str, domain: Domain, include_immin
     centre = 320 + rng.uniform(-35, 35)
     base_x = centre - (x0 + x1) / 2
     params = replace(params, base=(base_x, base_y))
-    model = build_tree(params, lighting, rng_for(seed, index, "crown"), structure["lean"],
-                       structure["codominant_stems"], structure["crown_dieback"])
+    model = tree_model(seed, index, params, lighting, structure["lean"], structure["codominant_stems"],
+                       structure["crown_dieback"])
     scene = _scene(rng, model, severities["wire_contact"] > 0, season, sky, view)
 
     taken = _taken(rng, season, sky)
@@ -238,4 +247,4 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(high, max(low, value))
 
 
-__all__ = ["PhotoSpec", "TreeSpec", "rng_for", "sample_photo", "sample_tree"]
+__all__ = ["PhotoSpec", "TreeSpec", "rng_for", "sample_photo", "sample_tree", "tree_model"]

@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .canvas import RGB, Canvas, Point
 from .defects import DEAD_WOOD
@@ -142,10 +143,16 @@ class TreeModel:
     def bark_light(self) -> RGB:
         return tuple(min(255, int(c * 1.35 + 12)) for c in self.params.bark)  # type: ignore[return-value]
 
-    @property
+    # Remembered: nothing changes a model's parameters or lean after it is built, and trunk_point, called a
+    # hundred times a photo, needs the angle and its sine and cosine every time.
+    @cached_property
     def angle(self) -> float:
         p = self.params
         return math.radians(p.natural_tilt + p.lean_dir * 32.0 * self.lean_severity)
+
+    @cached_property
+    def _angle_sin_cos(self) -> tuple[float, float]:
+        return math.sin(self.angle), math.cos(self.angle)
 
     @property
     def normal(self) -> Point:
@@ -167,11 +174,11 @@ class TreeModel:
 
     def trunk_point(self, t: float, lateral: float = 0.0) -> Point:
         """Point ``t`` (0 base .. 1 crown) along the trunk, ``lateral`` trunk-widths off its axis."""
-        a = self.angle
+        sin, cos = self._angle_sin_cos
         length = self.trunk_length
         off = self.params.bend * length * t * t + lateral * self.trunk_width(t)
         bx, by = self.params.base
-        return (bx + length * t * math.sin(a) + off * math.cos(a), by - length * t * math.cos(a) + off * math.sin(a))
+        return (bx + length * t * sin + off * cos, by - length * t * cos + off * sin)
 
     def axial_height(self, x: float, y: float) -> float:
         """Distance above the base along the trunk's direction (the crown's 'up', leaning with it)."""

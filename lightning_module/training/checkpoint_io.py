@@ -1,6 +1,7 @@
 """Checkpoints are written to a temporary file and renamed, so a kill mid-save never leaves half a file.
 
-The temporary file a killed save leaves behind is removed by the next successful save of that checkpoint.
+The temporary file a killed save leaves behind is removed when the next fit starts in that run directory
+(``RunRecorder``) and by the next successful save of that checkpoint.
 """
 
 from __future__ import annotations

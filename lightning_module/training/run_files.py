@@ -11,11 +11,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lightning_module.files import atomic_write_json, read_json
+from lightning_module.files import atomic_write_json, read_json, remove_stale_temporaries
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 STATUSES = ("starting", "running", "finished", "failed", "stopped")
 ACTIVE_STATUSES = ("starting", "running")
+# What the training process alone writes into its run directory: sub-folders whose every file is its own.
+TRAINING_FOLDERS = ("checkpoints", "confusion", "predictions")
+# run.json is also written by the process that started the run (its pid, just after starting it), so a temporary
+# file of run.json is left alone until nobody can still be writing it.
+RUN_JSON_QUIET_SECONDS = 60.0
 
 
 def now_iso() -> str:
@@ -58,3 +63,19 @@ def update_run_json(run_dir: Path, status: str | None = None, **fields: Any) -> 
         record.setdefault("status_history", []).append({"status": status, "time": now_iso()})
     atomic_write_json(path, record)
     return record
+
+
+def remove_run_leftovers(run_dir: Path) -> list[Path]:
+    """Remove what a killed training process left half-written in ``run_dir``; returns the files removed.
+
+    Called by the training process when it starts a fit, once it knows no other live process writes here: the
+    temporary files of its atomic writes (checkpoints, confusion matrices, predictions, data_report.json and,
+    once quiet for :data:`RUN_JSON_QUIET_SECONDS`, run.json). Nothing else is touched: not the finished files,
+    not a user's own files, not another writer's temporary files.
+    """
+    run_dir = Path(run_dir)
+    removed = [*remove_stale_temporaries(run_dir, "data_report.json"),
+               *remove_stale_temporaries(run_dir, "run.json", older_than=RUN_JSON_QUIET_SECONDS)]
+    for folder in TRAINING_FOLDERS:
+        removed += remove_stale_temporaries(run_dir / folder)
+    return removed

@@ -1,7 +1,8 @@
 """Keeps the run directory true at every moment: status, per-epoch confusion matrices, predictions, best metrics.
 
 The dashboard reads only what this callback (and the logger) writes, so a run can be watched live, after a
-crash, or after a reboot. Only global rank zero writes.
+crash, or after a reboot. Only global rank zero writes. When a fit starts and no other live process writes the
+directory, the temporary files a killed writer left mid-write are removed (``run_files.remove_run_leftovers``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightning_module.files import atomic_write_json, atomic_write_text, pid_alive, read_json
-from lightning_module.training.run_files import ACTIVE_STATUSES, now_iso, update_run_json
+from lightning_module.training.run_files import ACTIVE_STATUSES, now_iso, remove_run_leftovers, update_run_json
 
 HEADLINE = "val/bal_acc"
 SUMMARY_KEYS = ("val/bal_acc", "val/acc", "val/macro_f1", "val/macro_precision", "val/macro_recall", "val/loss")
@@ -48,6 +49,7 @@ class RunRecorder(pl.Callback):
                     f"{self.run_dir} is being written by another training process (pid {existing['pid']}); "
                     "wait for it to end or stop it first"
                 )
+        remove_run_leftovers(self.run_dir)  # this process is now the directory's writer: clear a killed one's debris
         datamodule = trainer.datamodule
         if datamodule is not None and getattr(datamodule, "data_report", None) is not None:
             atomic_write_json(self.run_dir / "data_report.json", datamodule.data_report.to_json())

@@ -89,6 +89,11 @@ def _summary(rows: list[ScreeningRow], unavailable: str | None) -> None:
         column.metric(f"{rating} risk", ratings.get(rating, 0))
     if unavailable:
         st.warning(unavailable, icon=":material/warning:")
+    unfamiliar = sum(1 for r in good if r.unfamiliar)
+    if unfamiliar:
+        st.warning(f"{unfamiliar} photo{'s do' if unfamiliar != 1 else ' does'} not look like the tree photos the model "
+                   f"learned from (ticked under “Unfamiliar”): do not trust {'their' if unfamiliar != 1 else 'its'} "
+                   f"rating{'s' if unfamiliar != 1 else ''}.", icon=":material/warning:")
     flagged = sum(1 for r in good if r.warnings)
     if flagged:
         st.caption(f"⚠️ {flagged} photo{'s' if flagged != 1 else ''} flagged (too small, unfamiliar or low confidence): "
@@ -110,6 +115,9 @@ def _table(rows: list[ScreeningRow]) -> None:
             "Class": st.column_config.TextColumn("Class"),
             "Confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0),
             "Rating": st.column_config.TextColumn("Rating", width="small"),
+            "Unfamiliar": st.column_config.CheckboxColumn(
+                "Unfamiliar", width="small",
+                help="The photo does not look like the tree photos the model learned from: do not trust its rating."),
             "Notes": st.column_config.TextColumn("Notes", width="large"),
         },
     )

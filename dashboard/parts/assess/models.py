@@ -1,7 +1,7 @@
 """Which checkpoints the Assess page offers, and the cached models behind them.
 
-Offered: the bundled default (``checkpoints/seed_cnn_synthetic.ckpt``) when this copy has it, and the best
-checkpoint of every *finished* training run under the dashboard's runs folder (``$TREERISK_RUNS_DIR``, default
+Offered: the bundled models (``lightning_module.evaluation.bundled_models``: the default first, then the lab's
+reference network) when this copy has them, and the best checkpoint of every *finished* training run under the dashboard's runs folder (``$TREERISK_RUNS_DIR``, default
 ``<repo>/runs``), newest first.
 Models are cached per checkpoint path and modification time, so retraining into the same file is picked up.
 """
@@ -14,12 +14,13 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.parts.shared.paths import runs_dir
+from lightning_module.evaluation.bundled_models import DEFAULT_MODEL, bundled_checkpoints
 from lightning_module.evaluation.familiarity import FamiliarityReference, reference_for
 from lightning_module.evaluation.predictor import Predictor, load_predictor
 from lightning_module.runs.store import list_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-BUNDLED_NAME = "seed_cnn_synthetic.ckpt"
+BUNDLED_NAME = DEFAULT_MODEL.file_name
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,6 @@ class CheckpointChoice:
     label: str
     path: Path
     bundled: bool
-
-
-def bundled_checkpoint(root: Path = REPO_ROOT) -> Path:
-    return root / "checkpoints" / BUNDLED_NAME
 
 
 def finished_runs(folder: Path) -> list[CheckpointChoice]:
@@ -54,11 +51,8 @@ def finished_runs(folder: Path) -> list[CheckpointChoice]:
 
 
 def available_checkpoints(root: Path = REPO_ROOT) -> list[CheckpointChoice]:
-    """The bundled default first (when present), then finished runs."""
-    choices = []
-    bundled = bundled_checkpoint(root)
-    if bundled.is_file():
-        choices.append(CheckpointChoice("Bundled default · seed_cnn trained on synthetic trees", bundled, bundled=True))
+    """The bundled models first (when present, the default before the lab's reference), then finished runs."""
+    choices = [CheckpointChoice(model.title, path, bundled=True) for model, path in bundled_checkpoints(root / "checkpoints")]
     return choices + finished_runs(runs_dir())
 
 

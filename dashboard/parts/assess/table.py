@@ -35,6 +35,8 @@ def rows_table(rows: Sequence[ScreeningRow]) -> list[dict[str, Any]]:
             "Class": row.predicted_class,
             "Confidence": row.confidence if row.ok else None,
             "Rating": row.rating,
+            # Ticked: the photo does not look like the model's training photos, so its rating is not to be trusted.
+            "Unfamiliar": bool(row.unfamiliar) if row.ok else None,
             # Warnings of a rated photo, or why a file could not be read: one column, so the reason is never cut off.
             "Notes": ", ".join(row.warnings) if row.ok else f"Not read: {row.reason}",
         }

@@ -1,4 +1,5 @@
-"""The Grid study page's "Run a grid" panel: pick a grid file in configs/, estimate its time, start it.
+"""The Grid study page's "Run a grid" panel: pick a grid file in configs/, where its folds train (this machine,
+a Ray cluster, a Slurm job array), estimate its time, start it.
 
 The grid runs in the background (``lightning_module.grid.launch``); the page only reads its files.
 """
@@ -14,9 +15,10 @@ from lightning_module.grid import launch
 from lightning_module.grid.data_check import GridDataError
 from lightning_module.grid.estimate import duration_text
 from lightning_module.grid.runner import estimate_grid
-from lightning_module.grid.spec import GridSpecError
+from lightning_module.grid.spec import EXECUTORS, GridSpec, GridSpecError
 
 state = st.session_state
+EXECUTOR_LABELS = {"local": "This machine", "ray": "A Ray cluster", "slurm": "A Slurm job array"}
 
 
 def short_path(path: Path) -> str:
@@ -41,7 +43,9 @@ def run_panel(expanded: bool) -> None:
             st.error(str(error), icon=":material/error:")
             return
         output = st.text_input("Output folder", value=short_path(Path(spec.output)), key=f"grid_output_{config.name}",
-                               help="Finished folds in this folder are kept: running again only trains what is missing.")
+                               help="Finished folds in this folder are kept: running again only trains what is missing. "
+                               "On a cluster it must be on storage every node reaches (docs/SCALE_OUT.md).")
+        executor, ray_address = executor_choice(spec, config.name)
         st.caption(f"{len(spec.cells)} cells × {spec.folds} folds, {spec.epochs} epochs each, on "
                    f"{'the synthetic dataset' if spec.source == 'synthetic' else spec.source}.")
         estimate_col, start_col = st.columns(2)
@@ -52,9 +56,27 @@ def run_panel(expanded: bool) -> None:
                 st.info(f"{len(estimate.todo)} of {len(estimate.tasks)} folds to run: about "
                         f"{duration_text(estimate.seconds)} on this machine (a rough guess until folds finish).")
             if start_col.button("Start", type="primary", icon=":material/play_arrow:", width="stretch"):
-                started = launch.start_grid(config, output)
+                started = launch.start_grid(config, output, executor, ray_address)
                 state.grid_folder = str(started.output)
                 st.rerun()
         except (GridSpecError, GridDataError) as error:
             problems = error.problems if isinstance(error, GridDataError) else [str(error)]
             st.error("\n\n".join(problems), icon=":material/error:")
+
+
+def executor_choice(spec: GridSpec, key: str) -> tuple[str, str | None]:
+    """Where the folds train (the grid file's choice first) and, for Ray, the cluster's address."""
+    executor = st.radio("Train the folds on", EXECUTORS, index=EXECUTORS.index(spec.executor.kind), horizontal=True,
+                        format_func=EXECUTOR_LABELS.get, key=f"grid_executor_{key}",
+                        help="The same grid gives the same numbers wherever its folds train.")  # fmt: skip
+    ray_address = None
+    if executor == "ray":
+        ray_address = st.text_input("Ray address", value=spec.executor.ray_address or "", key=f"grid_ray_{key}",
+                                    placeholder="empty: a Ray on this machine; auto; host:6379; ray://host:10001") or None
+        st.caption(f"Each fold is one Ray task asking for {spec.fold_resources}.")
+    elif executor == "slurm":
+        settings = spec.executor
+        st.caption(f"One job array, one task per fold, each asking for {spec.fold_resources} for {settings.time} on "
+                   f"{'partition ' + settings.partition if settings.partition else 'the default partition'} "
+                   "(the grid file's executor section); needs Slurm's sbatch on this machine.")
+    return executor, ray_address
