@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 ## The grid on a real Ray and a real single-node Slurm, two-node torchrun and the Slurm training script (installs
-## slurm-wlm and munge with apt-get when root; about 6 minutes on a 2-core CPU; see docs/SCALE_OUT.md)
+## slurm-wlm and munge with apt-get when root, else those tests skip and say why; see docs/SCALE_OUT.md)
 test-cluster: $(STAMP)
 	-@bash scripts/cluster/install_slurm.sh
 	TREERISK_CLUSTER_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_cluster_*.py

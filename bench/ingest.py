@@ -2,9 +2,14 @@
 
 Naive path, per image: open -> exif_transpose -> centre crop -> resize BICUBIC -> grayscale.
 Project path: lightning_module.data.ingest.ingest (reduced-scale JPEG decode, all cores, empty cache).
-Target (issue 2): at least 5x faster per image, mean absolute pixel difference <= 1 on the 0-255 scale.
+Target (issue 16, item 2): at least 10x faster per image by wall clock, using every core, with a mean absolute
+pixel difference <= 1 on the 0-255 scale.
 
     .venv/bin/python bench/ingest.py [--n 16] [--size 108]
+
+Besides wall clock it prints CPU time (all threads of this process). On a machine other work is using, wall clock
+says little; the CPU-time ratio (how much less work a photo costs) times the cores the decoding threads can use is
+what an otherwise idle machine would show, if the threads scale perfectly.
 """
 
 from __future__ import annotations
@@ -41,25 +46,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = [phone_photo(Path(tmp) / f"photo{i}.jpg", seed=i) for i in range(args.n)]
         mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         reference = [naive(p, args.size) for p in paths]
         naive_seconds = (time.perf_counter() - start) / len(paths)
+        naive_cpu = (time.process_time() - cpu) / len(paths)
 
         records = [PhotoRecord(p, "Probable", p.name) for p in paths]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = ingest(records, args.size, "grayscale", cache_dir=Path(tmp) / "cache")
         ingest_seconds = (time.perf_counter() - start) / len(paths)
+        ingest_cpu = (time.process_time() - cpu) / len(paths)
         start = time.perf_counter()
         ingest(records, args.size, "grayscale", cache_dir=Path(tmp) / "cache")
         cached_seconds = (time.perf_counter() - start) / len(paths)
 
     difference = float(np.mean([np.abs(a.astype(float) - b.astype(float)).mean() for a, b in zip(reference, result.images)]))
     speedup = naive_seconds / ingest_seconds
-    print(f"{args.n} photos 4032x3024 JPEG (~{mb:.1f} MB each) -> {args.size} px grayscale, {os.cpu_count()} cores")
-    print(f"naive PIL path      : {naive_seconds * 1000:8.1f} ms/photo")
-    print(f"project ingest      : {ingest_seconds * 1000:8.1f} ms/photo (first time, cache empty)")
+    cores = os.cpu_count() or 1
+    per_core = naive_cpu / ingest_cpu
+    print(f"{args.n} photos 4032x3024 JPEG (~{mb:.1f} MB each) -> {args.size} px grayscale, {cores} cores")
+    print(f"naive PIL path      : {naive_seconds * 1000:8.1f} ms/photo ({naive_cpu * 1000:.1f} ms of CPU)")
+    print(f"project ingest      : {ingest_seconds * 1000:8.1f} ms/photo ({ingest_cpu * 1000:.1f} ms of CPU, all threads;"
+          " first time, cache empty)")
     print(f"project ingest again: {cached_seconds * 1000:8.1f} ms/photo (from the disk cache)")
-    print(f"speed-up            : {speedup:8.1f}x  (target >= 5x: {'PASS' if speedup >= 5 else 'FAIL'})")
+    print(f"speed-up            : {speedup:8.1f}x  (wall clock; target >= 10x: {'PASS' if speedup >= 10 else 'FAIL'})")
+    print(f"CPU per photo       : {per_core:8.2f}x less; x {cores} cores = {per_core * cores:.1f}x on an idle machine"
+          " if the threads scale perfectly")
     print(f"mean |difference|   : {difference:8.3f} grey levels (target <= 1: {'PASS' if difference <= 1 else 'FAIL'})")
 
 

@@ -7,11 +7,17 @@ the photo size in the caption (every photo has a size of its own, so a mixed-up 
 predicted class with its probability, which must equal a direct ``Predictor.predict_proba`` call on the same
 photo with the same checkpoint.
 
-    .venv/bin/python bench/load_check.py [--sessions 4] [--seconds 60] [--per-session 20]
+    .venv/bin/python bench/load_check.py [--sessions 4] [--seconds 60] [--per-session 20] [--hostile]
 
 The model is the one the Assess page offers first (the bundled checkpoint when present); when there is none, a
 tiny model is trained first into a temporary runs folder (about a minute). Prints throughput, latency
 percentiles and the number of mismatches; exits 1 on any mismatch or failed answer.
+
+``--hostile`` then runs the same sessions again (new photos) beside one more session that uploads forged
+100-megapixel files in a loop (a few-kB PNG that really decodes to 100 MP, and a JPEG whose header claims it),
+each of which must be refused with the upload pixel budget's message. It prints the honest sessions' p95 without
+and with the hostile one, and their ratio (target: at most 2), and exits 1 when the ratio is over 2 or a forged
+file was not refused.
 """
 
 from __future__ import annotations
@@ -33,12 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, percentile  # noqa: E402
 
 from dashboard.serve import running_dashboard  # noqa: E402
-from lightning_module.reliability.fuzz_inputs import base_photo, encode  # noqa: E402
+from lightning_module.reliability.fuzz_inputs import _patched_jpeg_size, base_photo, encode, flat_png  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 CARD = re.compile(r"Most likely class\s+(.+?)\s+\((\d+)%\)")
+BUDGET_MESSAGE = "megapixel limit for uploads"  # what the Assess page says to a file over the upload pixel budget
+HOSTILE_RATIO_TARGET = 2.0
 CAPTION = re.compile(r"(\d+)×(\d+) px photo")
 
 
@@ -63,6 +71,7 @@ class Photo:
 @dataclass
 class Tally:
     answers: list[Answer] = field(default_factory=list)
+    hostile: list[Answer] = field(default_factory=list)  # the forged uploads: ok when refused with the budget message
 
 
 # ------------------------------------------------------------------------------------------------ set-up
@@ -84,7 +93,7 @@ def tiny_model(runs: Path, work: Path) -> None:
                    env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
 
 
-def make_photos(folder: Path, sessions: int, per_session: int) -> list[list[Photo]]:
+def make_photos(folder: Path, sessions: int, per_session: int, prefix: str = "") -> list[list[Photo]]:
     """Distinct photos, each with a size no other photo has (so a mixed-up answer shows)."""
     folder.mkdir(parents=True, exist_ok=True)
     plan: list[list[Photo]] = []
@@ -92,7 +101,7 @@ def make_photos(folder: Path, sessions: int, per_session: int) -> list[list[Phot
         mine = []
         for i in range(per_session + 1):  # one spare for the warm-up
             width, height = 360 + 2 * (s * (per_session + 1) + i), 300 + (i % 7) * 11
-            name = f"s{s:02d}_tree{i:03d}.jpg"
+            name = f"{prefix}s{s:02d}_tree{i:03d}.jpg"
             path = folder / name
             image = base_photo(width, height, seed=10_000 * s + i)
             image = image.point(lambda v, i=i: min(255, v + (i * 37) % 90))
@@ -100,6 +109,18 @@ def make_photos(folder: Path, sessions: int, per_session: int) -> list[list[Phot
             mine.append(Photo(name, path, (width, height)))
         plan.append(mine)
     return plan
+
+
+def forged_upload(folder: Path, number: int) -> Path:
+    """The ``number``-th hostile upload: 100 MP claimed in a few kB, bytes of its own (so no cache can answer it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if number % 2:
+        data, suffix = _patched_jpeg_size(encode(base_photo(64, 48, seed=number), "JPEG"), 10_000, 10_000), "jpg"
+    else:
+        data, suffix = flat_png(10_000, 10_000, 2, value=number % 256), "png"  # really 100 MP: 300 MB decoded
+    path = folder / f"hostile_{number:04d}.{suffix}"
+    path.write_bytes(data)
+    return path
 
 
 def expected_answers(plan: list[list[Photo]], checkpoint: Path) -> None:
@@ -140,6 +161,37 @@ class Clock:
     deadline: float = float("inf")
 
 
+async def hostile_session(browser, url: str, folder: Path, tally: Tally, warmed: asyncio.Barrier, go: asyncio.Event,
+                          done: asyncio.Event, timeout_ms: float) -> None:
+    """Upload forged 100 MP files one after another, each refused, until the honest sessions are done."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    try:
+        try:
+            await page.goto(url, wait_until="domcontentloaded")
+            await page.locator("input[type=file]").first.wait_for(state="attached", timeout=timeout_ms)
+        finally:
+            await warmed.wait()
+        await go.wait()
+        number = 0
+        while not done.is_set():
+            path = forged_upload(folder, number)
+            began = time.perf_counter()
+            try:
+                await page.locator("input[type=file]").first.set_input_files(str(path))
+                refusal = page.get_by_text(f"{path.name} cannot be assessed").first
+                await refusal.wait_for(timeout=timeout_ms)
+                text = await refusal.inner_text()
+                ok, problem = BUDGET_MESSAGE in text, "" if BUDGET_MESSAGE in text else f"refused otherwise: {text!r}"
+            except Exception as error:  # noqa: BLE001 - a forged file that is not refused in time is a failure
+                ok, problem = False, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+            tally.hostile.append(Answer(-1, path.name, time.perf_counter() - began, ok, problem))
+            path.unlink(missing_ok=True)
+            number += 1
+    finally:
+        await context.close()
+
+
 async def session(browser, url: str, number: int, photos: list[Photo], clock: Clock, tally: Tally,
                   warmed: asyncio.Barrier, go: asyncio.Event, timeout_ms: float, screenshot: Path | None) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -168,22 +220,31 @@ async def session(browser, url: str, number: int, photos: list[Photo], clock: Cl
 
 
 async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeout_ms: float,
-                       screenshot: Path | None = None) -> tuple[Tally, float]:
-    """Run every session at once; the clock starts when all have had their warm-up answer."""
+                       screenshot: Path | None = None, hostile: Path | None = None) -> tuple[Tally, float]:
+    """Run every session at once; the clock starts when all have had their warm-up answer.
+
+    With ``hostile`` (a folder for its files), one more session uploads forged files until the others are done.
+    """
     from playwright.async_api import async_playwright
 
     tally, clock = Tally(), Clock()
-    warmed, go = asyncio.Barrier(len(plan) + 1), asyncio.Event()
+    warmed, go, done = asyncio.Barrier(len(plan) + 1 + (hostile is not None)), asyncio.Event(), asyncio.Event()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tasks = [asyncio.create_task(session(browser, url, s, photos, clock, tally, warmed, go, timeout_ms, screenshot))
                  for s, photos in enumerate(plan)]
+        attacker = None
+        if hostile is not None:
+            attacker = asyncio.create_task(hostile_session(browser, url, hostile, tally, warmed, go, done, timeout_ms))
         await warmed.wait()
         began = time.monotonic()
         clock.deadline = began + seconds
         go.set()
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - began
+        done.set()
+        if attacker is not None:
+            await attacker
         await browser.close()
     return tally, elapsed
 
@@ -206,6 +267,27 @@ def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path) -> int
     return 1 if bad or not answers else 0
 
 
+def report_hostile(normal: Tally, attacked: Tally) -> int:
+    """The honest sessions' p95 without and with a hostile session beside them, and the hostile uploads' fate."""
+    before = [a.seconds for a in normal.answers]
+    during = [a.seconds for a in attacked.answers]
+    forged = attacked.hostile
+    refused = [a for a in forged if a.ok]
+    print(f"hostile session: {len(forged)} forged 100 MP uploads, {len(refused)} refused with the upload budget's "
+          "message" + (f", median {median([a.seconds for a in forged]):.2f} s each" if forged else ""))
+    for answer in [a for a in forged if not a.ok][:10]:
+        print(f"  NOT REFUSED {answer.photo}: {answer.problem}")
+    if not before or not during:
+        print("p95 ratio: not measured (no answers in one of the phases)")
+        return 1
+    p95_before, p95_during = percentile(before, 95), percentile(during, 95)
+    ratio = p95_during / p95_before
+    verdict = "PASS" if ratio <= HOSTILE_RATIO_TARGET else "FAIL"
+    print(f"honest sessions' p95: {p95_before:.2f} s alone, {p95_during:.2f} s beside the hostile session")
+    print(f"p95 ratio: {ratio:.2f} (target <= {HOSTILE_RATIO_TARGET:g}: {verdict})")
+    return 0 if verdict == "PASS" and forged and len(refused) == len(forged) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=4, help="concurrent browser sessions")
@@ -213,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-session", type=int, default=20, help="most photos each session assesses")
     parser.add_argument("--timeout", type=float, default=120, help="seconds one answer may take before it counts as failed")
     parser.add_argument("--screenshot", type=Path, default=None, help="save session 0's last answer as a PNG here")
+    parser.add_argument("--hostile", action="store_true",
+                        help="run again beside a session uploading forged 100 MP files; compare the p95s")
     args = parser.parse_args(argv)
 
     from dashboard.parts.assess.models import available_checkpoints
@@ -227,10 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = available_checkpoints()[0].path  # what the Assess page selects by default
         plan = make_photos(work / "upload", args.sessions, args.per_session)
         expected_answers(plan, checkpoint)
+        second = make_photos(work / "upload", args.sessions, args.per_session, prefix="h") if args.hostile else []
+        expected_answers(second, checkpoint)
         with running_dashboard(env=env, address="127.0.0.1", log=work / "server.log") as app:
-            tally, elapsed = asyncio.run(run_sessions(f"{app.url}/assess", plan, args.seconds, args.timeout * 1000,
-                                                      args.screenshot))
-        return report(tally, elapsed, args.sessions, checkpoint)
+            url = f"{app.url}/assess"
+            tally, elapsed = asyncio.run(run_sessions(url, plan, args.seconds, args.timeout * 1000, args.screenshot))
+            status = report(tally, elapsed, args.sessions, checkpoint)
+            if not args.hostile:
+                return status
+            print("\nthe same again, beside a session uploading forged 100 MP files:")
+            attacked, elapsed = asyncio.run(run_sessions(url, second, args.seconds, args.timeout * 1000,
+                                                         hostile=work / "hostile"))
+            status |= report(attacked, elapsed, args.sessions, checkpoint)
+        return status | report_hostile(tally, attacked)
 
 
 if __name__ == "__main__":

@@ -420,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
           f"new {new_alarms:.1%}, energy {old_alarms:.1%}")
     ratio = new_rate / old_rate if old_rate else float("inf")
     print(f"Flagged, new vs energy: {new_rate:.1%} vs {old_rate:.1%} ({ratio:.1f}x)")
+    # Would keeping the energy check beside the new one add anything? What it alone catches, what it costs.
+    energy_only = sum(1 for e, f in all_foreign if e > energy_threshold and not f)
+    union_alarms = float(np.mean([f or e > energy_threshold for e, f in zip(tree_energy, tree_flags)]))
+    print(f"Both checks together: {energy_only} more images flagged ({(new_rate * len(all_foreign) + energy_only) / len(all_foreign):.1%}), "
+          f"false alarms {union_alarms:.1%}")
     met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     print(f"Targets: flagged >= {TARGET_FLAGGED:.0%}: {met(new_rate >= TARGET_FLAGGED)}; "
           f"false alarms <= {TARGET_FALSE_ALARMS:.0%}: {met(new_alarms <= TARGET_FALSE_ALARMS)}")
@@ -428,9 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "checkpoint": str(args.checkpoint), "calibration": reference.as_dict(), "categories": rows,
+            "checkpoint": str(args.checkpoint), "calibration": reference.summary(), "categories": rows,
             "flagged": new_rate, "flagged_energy": old_rate, "flagged_mean_over_categories": macro,
             "false_alarms": new_alarms, "false_alarms_energy": old_alarms, "trees": len(tree_flags),
+            "energy_only_catches": energy_only, "false_alarms_both": union_alarms,
             "not_flagged": missed,
         }, indent=1))
     return 0

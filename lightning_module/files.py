@@ -42,10 +42,13 @@ __all__ = [
 
 
 @contextmanager
-def writing_atomically(path: Path | str) -> Iterator[IO[bytes]]:
+def writing_atomically(path: Path | str, durable: bool = True) -> Iterator[IO[bytes]]:
     """A binary handle whose contents replace ``path`` in one rename when the block ends without an error.
 
-    On an error the temporary file is removed and ``path`` is left as it was.
+    On an error the temporary file is removed and ``path`` is left as it was. ``durable=False`` skips the
+    ``fsync``: still atomic for every reader while the machine runs, but after a power cut the new file may be
+    empty or short. Only for files that are rebuilt when unreadable (a cache), where waiting for the disk would
+    cost more than the work saved.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +57,8 @@ def writing_atomically(path: Path | str) -> Iterator[IO[bytes]]:
         with handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(handle.name, 0o644)  # temporary files are private (0600); the file they become is not
         os.replace(handle.name, path)
     except BaseException:

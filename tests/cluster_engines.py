@@ -123,7 +123,7 @@ def ray_head(cpus: int = 2) -> Iterator[RayHead]:
                 return
             problems.append(log.read_text(errors="replace")[-1500:])
         finally:
-            _stop(started.pid, group=True, grace=20)
+            _stop(started.pid, group=True, grace=10)
             shutil.rmtree(folder, ignore_errors=True)
     raise RuntimeError(f"ray start failed {RAY_START_ATTEMPTS} times; the last said:\n{problems[-1]}")
 

@@ -31,7 +31,8 @@ class Unavailable(RuntimeError):
 
 def server_binaries() -> Path | None:
     """The newest ``/usr/lib/postgresql/<version>/bin`` holding initdb and pg_ctl, else None."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    found = [p for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parts[-3].isdigit()]
+    found.sort(key=lambda p: int(p.parts[-3]))
     if found:
         return found[-1].parent
     initdb = shutil.which("initdb")

@@ -6,7 +6,7 @@ it as a cluster's user would (``--executor ray --ray-address host:port``).
 * A fold whose worker process is killed mid-training is recorded as failed with its log, the grid goes on, and
   the next run retrains that fold alone.
 
-Slow (a Ray head start and two real grids: about 3 minutes on an idle 2-core machine); run by ``make test-cluster``.
+Slow (a Ray head start and real grids: 9 minutes on the busy 2-core development machine); ``make test-cluster``.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def test_tiny_grid_on_ray_gives_the_local_numbers_and_resumes(ray, driver_env, t
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"on Ray at {ray.address} (2 CPUs; each fold asks for 1 CPU: 2 folds at a time)" in result.stdout
     assert_same_results(reference, output)
-    # Each fold trained in a Ray worker process, not in the grid's.
-    pids = {json.loads(p.read_text())["pid"] for p in output.glob("runs/*/fold_*/version_0/run.json")}
-    assert len(pids) >= 1 and not pids & {None}
+    # Each fold was taken up by a Ray worker process (run_fold records it), none by the grid's own process.
+    workers = [json.loads(p.read_text()).get("worker") for p in output.glob("runs/*/fold_*/version_0/run.json")]
+    assert len(workers) == 8 and all(w and w["pid"] and w["host"] for w in workers)
+    assert not any(json.loads(p.read_text()).get("worker") for p in reference.glob("runs/*/fold_*/version_0/run.json"))
     progress = json.loads((output / "progress.json").read_text())
     assert (progress["status"], progress["done"], progress["executor"]) == ("finished", 8, "ray")
 
@@ -81,7 +82,7 @@ def test_a_fold_killed_on_a_ray_worker_fails_with_its_log_and_the_grid_goes_on(r
     config.write_text(yaml.safe_dump({
         "name": "killed", "output": str(output), "folds": 2,
         "grid": {"scenarios": ["Pr_Im"], "image_sizes": [32]},
-        "training": {"epochs": 20, "batch_size": 8, "threads": 1},
+        "training": {"epochs": 10, "batch_size": 8, "threads": 1},
         "data": {"source": str(photos), "group_regex": r"^(tree\d+_[A-Za-z]+)_crop", "cache_dir": str(tmp_path / "cache")},
         # Two CPUs per fold on a two-CPU cluster: one fold at a time, so the kill hits fold 0 alone.
         "executor": {"kind": "ray", "ray_address": ray.address, "cpus_per_fold": 2},

@@ -3,7 +3,7 @@ on this one machine, rendezvous on 127.0.0.1, one CPU process per node over gloo
 
 The run must write one run directory (global rank 0), count every validation photo exactly once, and its
 confusion matrix must be the one a single process computes from the checkpoint it saved (tests/test_ddp.py does
-the same for one node with two processes). About a minute on an idle 2-core machine; ``make test-cluster``.
+the same for one node with two processes). About a minute; ``make test-cluster``.
 """
 
 from __future__ import annotations

@@ -47,8 +47,9 @@ def _rating(photo: Photo, rater: str, label: str) -> Rating:
 
 def test_the_consensus_manifest_trains_and_reports_what_it_left_out(tmp_path: Path) -> None:
     photos = _photos(tmp_path / "photos", 8)
-    votes = [("Improbable", "Improbable", "Possible"), ("Possible", "Possible", "Possible"), ("Probable", "Probable", "cannot tell"),
-             ("Improbable", "Possible", "Probable"), ("cannot tell", "cannot tell", "Probable"), ("Improbable", "Improbable", "Improbable"),
+    votes = [("Improbable", "Improbable", "Possible"), ("Possible", "Possible", "Possible"),
+             ("Probable", "Probable", "cannot tell"), ("Improbable", "Possible", "Probable"),
+             ("cannot tell", "cannot tell", "Probable"), ("Improbable", "Improbable", "Improbable"),
              ("Possible", "Probable", "Probable")]  # photo 7: nobody rated it
     ratings = [_rating(p, rater, label) for p, said in zip(photos, votes) for rater, label in zip("ABC", said)]
     rows = consensus(photos, ratings)
@@ -142,7 +143,8 @@ def test_the_demo_is_idempotent_and_the_labels_command_exports_it(tmp_path: Path
     assert all(r.simulated for r in ratings_of(db, photo_set))
     db.close()
     out = tmp_path / "consensus.csv"
-    assert treerisk(["labels", "--data-dir", str(data), "export", "--out", str(out), "--per-rater", str(tmp_path / "r.csv")]) == 0
+    export = ["export", "--out", str(out), "--per-rater", str(tmp_path / "r.csv")]
+    assert treerisk(["labels", "--data-dir", str(data), *export]) == 0
     assert len(read_manifest(out)) >= 15
     assert treerisk(["labels", "--data-dir", str(data), "agreement", "--resamples", "50"]) == 0
     printed = capsys.readouterr().out

@@ -63,7 +63,8 @@ def db(url: str):
 
 
 def _photo_set(db, count: int = 12):
-    return add_photo_set(db, "/photos/set", "test set", Path("/photos"), [(f"p{i:02d}.jpg", f"tree{i // 2}") for i in range(count)])
+    photos = [(f"p{i:02d}.jpg", f"tree{i // 2}") for i in range(count)]
+    return add_photo_set(db, "/photos/set", "test set", Path("/photos"), photos)
 
 
 def test_a_new_database_gets_its_tables_and_schema_version(db) -> None:
@@ -100,7 +101,8 @@ def test_rating_again_replaces_only_the_raters_own_rating(db) -> None:
     record_rating(db, photo.id, ann, "Probable", 1, ["trunk_crack"])
     rows = {(r.rater, r.photo_id): r for r in ratings_of(db, photo_set)}
     assert len(rows) == 2
-    assert (rows["Ann", photo.id].label, rows["Ann", photo.id].confidence, rows["Ann", photo.id].defects) == ("Probable", 1, ("trunk_crack",))
+    ann_s = rows["Ann", photo.id]
+    assert (ann_s.label, ann_s.confidence, ann_s.defects) == ("Probable", 1, ("trunk_crack",))
     assert rows["Bob Smith", photo.id].label == "Improbable"
     assert own_rating(db, photo.id, bob).label == "Improbable"
     assert own_rating(db, photos_of(db, photo_set)[1].id, bob) is None
@@ -175,7 +177,8 @@ def test_concurrent_raters_in_processes_never_lose_or_mix_a_rating(url: str) -> 
         assert writer.returncode == 0, err[-2000:]
         assert out.count("committed") == 16
     stored = ratings_of(setup, photo_set)
-    assert sorted((r.rater, r.photo_id) for r in stored) == sorted((n, p.id) for n in names for p in photos_of(setup, photo_set))
+    everyone_everything = sorted((n, p.id) for n in names for p in photos_of(setup, photo_set))
+    assert sorted((r.rater, r.photo_id) for r in stored) == everyone_everything
     assert all(r.label == label_for(r.rater, r.photo_id, 1) for r in stored)
     setup.close()
 

@@ -74,6 +74,8 @@ def test_a_rater_signs_in_by_name_and_rates_photo_after_photo(data: Path) -> Non
     assert "Rating as **Ann Arborist**" in shown_text(at)
     assert [b.label for b in at.button if b.key and b.key.startswith("labelling_rate_")] == [
         "Improbable", "Possible", "Probable", "Imminent", "Cannot tell"]
+    shortcuts = {b.label: b.proto.shortcut for b in at.button if b.key and b.key.startswith("labelling_rate_")}
+    assert shortcuts == {"Improbable": "1", "Possible": "2", "Probable": "3", "Imminent": "4", "Cannot tell": "0"}
     assert at.get("image"), "the photo is shown"
     at.pills(key=next(p.key for p in at.pills)).set_value(["cavity", "lean"])
     rate(at, "Probable")

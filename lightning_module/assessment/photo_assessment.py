@@ -19,7 +19,7 @@ from PIL import Image
 
 from lightning_module.assessment import risk
 from lightning_module.assessment.archives import display_name
-from lightning_module.data.imaging import PreparedPhoto, load_upright
+from lightning_module.data.imaging import PreparedPhoto, check_upload, load_upright
 from lightning_module.data.photo_gps import gps_position
 from lightning_module.evaluation.explain import Explanation, explain
 from lightning_module.evaluation.familiarity import Familiarity, FamiliarityReference, check, read_photo
@@ -54,7 +54,12 @@ def assess_photo(
     with_heatmap: bool = True,
     display_side: int = DISPLAY_SIDE,
 ) -> PhotoAssessment:
-    """Decode, predict, explain and check one photo. Raises ``PhotoError`` with the reason for a bad file."""
+    """Decode, predict, explain and check one photo. Raises ``PhotoError`` with the reason for a bad file.
+
+    An uploaded photo over the upload pixel budget (``imaging.UPLOAD_MAX_PIXELS``) is refused from its header,
+    before anything is decoded, so that one person's huge or forged files cannot starve the dashboard's others.
+    """
+    check_upload(data)
     photo = predictor.prepare(data)
     # The unfamiliar-photo check reads the network's features; screening takes its probabilities from the same pass.
     reading = read_photo(predictor, photo) if reference is not None or not with_heatmap else None

@@ -58,7 +58,9 @@ class IngestCache:
         self.root = Path(root) if root is not None else None
 
     def key(self, content: bytes, size: int, color_mode: ColorMode) -> str:
-        digest = hashlib.blake2b(content, digest_size=20).hexdigest()
+        # SHA-256, not BLAKE2b: where the CPU has SHA instructions (the development machine does) it hashes a 3 MB
+        # photo in 1.5 ms instead of 2.2 ms, a tenth of decoding it. Entries keyed by BLAKE2b are not read again.
+        digest = hashlib.sha256(content).hexdigest()[:40]
         return f"{digest}-{size}-{color_mode}-v{PREPROCESS_VERSION}"
 
     def remove_leftovers(self) -> list[Path]:
@@ -81,14 +83,16 @@ class IngestCache:
         path = self._path(key)
         try:
             return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # missing, or cut short by a power cut (entries skip fsync)
             return None
 
     def put(self, key: str, array: np.ndarray) -> None:
         if self.root is None:
             return
         try:
-            with writing_atomically(self._path(key)) as handle:
+            # No fsync: an entry is rebuilt when unreadable, and waiting for the disk once per photo cost more
+            # than decoding the photo (tens of ms on a busy disk).
+            with writing_atomically(self._path(key), durable=False) as handle:
                 np.save(handle, array, allow_pickle=False)
         except OSError:
             pass  # a read-only or full disk only costs speed next time

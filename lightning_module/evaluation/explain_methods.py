@@ -225,10 +225,13 @@ def _saliency(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple[
 def _smoothgrad(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple[torch.Tensor, str]:
     from captum.attr import NoiseTunnel, Saliency
 
-    attribution = NoiseTunnel(Saliency(predictor.network)).attribute(
-        inputs, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES, nt_samples_batch_size=SMOOTHGRAD_SAMPLES,
-        stdevs=SMOOTHGRAD_NOISE, target=target,
-    )
+    # A fixed noise seed, without touching the caller's random state: the same photo always gets the same heatmap.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        attribution = NoiseTunnel(Saliency(predictor.network)).attribute(
+            inputs, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES, nt_samples_batch_size=SMOOTHGRAD_SAMPLES,
+            stdevs=SMOOTHGRAD_NOISE, target=target,
+        )
     return _magnitude(attribution), "input"
 
 

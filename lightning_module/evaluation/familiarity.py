@@ -4,8 +4,8 @@ Three checks, each with a sentence for the user when it fires:
 
 * **Unfamiliar photo**: the photo does not look like the tree photos the model learned from (a cat, a cup of
   coffee, a page of text, a room), so its rating means nothing. Mahalanobis distance in the network's own features
-  (Lee et al., NeurIPS 2018), in :mod:`.unfamiliar`; the threshold lets about 1 familiar photo in 20 through as
-  flagged. The statistics and threshold come from the checkpoint (``bundle`` stores them) or are computed once from
+  (Lee et al., NeurIPS 2018), in :mod:`.unfamiliar`; the threshold flags about 1 familiar photo in 20. The
+  statistics and threshold come from the checkpoint (``bundle`` stores them) or are computed once from
   the run's own validation photos (``predictions/val_epoch_*.csv``) when they are on this machine. Without either,
   this check is reported as not available rather than guessed.
 * **Low confidence** (max softmax probability, Hendrycks & Gimpel 2017). With K classes the top probability lies
@@ -17,13 +17,12 @@ Three checks, each with a sentence for the user when it fires:
   gets a note to centre the tree.
 
 The energy score (Liu et al. 2020) was the unfamiliar-photo check before: on the bundled model it flagged about 1
-in 10 photos that are not trees, and beside the Mahalanobis check it added false alarms on trees, not catches
-(docs/BENCHMARKS.md). No warning uses it now.
+in 10 photos that are not trees, and beside the Mahalanobis check it doubled the false alarms on trees for a few
+more catches on the old model and none on ImageNet features (docs/BENCHMARKS.md). No warning uses it now.
 """
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from lightning_module.data.imaging import PhotoError, PhotoSource, PreparedPhoto
+from lightning_module.evaluation.operating_point import labelled_validation_photos
 from lightning_module.evaluation.unfamiliar import (
     FamiliarityReference,
     PhotoReading,
@@ -173,16 +173,7 @@ def stored_reference(predictor: Any) -> FamiliarityReference | None:
 
 def validation_photos(checkpoint: Path) -> list[Path]:
     """Paths of the validation photos listed by the run that wrote ``checkpoint`` (those that exist here)."""
-    folder = Path(checkpoint).parent.parent / "predictions"
-    files = sorted(folder.glob("val_epoch_*.csv"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    if not files:
-        return []
-    try:
-        with files[-1].open(newline="") as handle:
-            names = [row.get("path", "") for row in csv.DictReader(handle)]
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return []
-    return [Path(name) for name in names if name and Path(name).is_file()]
+    return [path for path, _ in labelled_validation_photos(checkpoint)]
 
 
 def reference_for(predictor: Any) -> FamiliarityReference | None:

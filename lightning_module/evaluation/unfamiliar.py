@@ -41,6 +41,7 @@ it into tensors and plain values that a checkpoint holds (loaded with ``weights_
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ class _FeatureTap(threading.local):
 
 
 _INSTALL_LOCK = threading.Lock()
+_TAPS: weakref.WeakKeyDictionary[torch.nn.Module, _FeatureTap] = weakref.WeakKeyDictionary()  # network -> its tap
 
 
 def _tap(predictor: Any) -> _FeatureTap | None:
@@ -97,7 +99,7 @@ def _tap(predictor: Any) -> _FeatureTap | None:
     convolution (test doubles), whose photos then cannot be checked."""
     network = predictor.network
     with _INSTALL_LOCK:
-        tap = getattr(network, "_treerisk_feature_tap", None)
+        tap = _TAPS.get(network)
         if tap is None:
             try:
                 head, conv = head_module(network, predictor.backbone), last_conv_layer(network)
@@ -113,7 +115,7 @@ def _tap(predictor: Any) -> _FeatureTap | None:
 
             head.register_forward_pre_hook(head_input)
             conv.register_forward_hook(last_conv)
-            object.__setattr__(network, "_treerisk_feature_tap", tap)  # not a sub-module: kept out of state_dict
+            _TAPS[network] = tap
     return tap
 
 
@@ -145,7 +147,7 @@ def read_photo(predictor: Any, photo: PreparedPhoto) -> PhotoReading:
 def energy_score(logits: Sequence[float] | np.ndarray) -> float:
     """``-logsumexp(logits)`` (Liu et al. 2020): lower for photos like the training data.
 
-    The earlier unfamiliar-photo check; it flagged under 1 in 10 photos that are not trees on the bundled model
+    The earlier unfamiliar-photo check; it flagged about 1 in 10 photos that are not trees on the bundled model
     (docs/BENCHMARKS.md), so no warning uses it now. Kept for the benchmark's comparison.
     """
     return -float(logsumexp(np.asarray(logits, dtype=np.float64)))

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "ray://host:10001 (default: the file's executor.ray_address, else $RAY_ADDRESS, else a Ray "
                         "started on this machine)")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and estimate the time; train nothing")
+    parser.add_argument("--parallel", type=int, metavar="N",
+                        help="with --dry-run: estimate for N folds at a time (a cluster's GPUs), scaled by the folds "
+                        "of this grid already finished in its output folder")
     return parser
 
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = spec.with_output(args.output)
         spec = spec.with_executor(args.executor, args.ray_address)
         if args.dry_run:
-            return dry_run(spec)
+            return dry_run(spec, args.parallel)
         outcome = run_grid(spec)
     except (GridSpecError, GridDataError, ExecutorError) as error:
         problems = error.problems if isinstance(error, GridDataError) else [str(error)]
@@ -60,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     return report(outcome)
 
 
-def dry_run(spec: GridSpec) -> int:
-    """Print the cells, what is already done, the skipped combinations and a time estimate."""
-    estimate = estimate_grid(spec)
+def dry_run(spec: GridSpec, parallel: int | None = None) -> int:
+    """Print the cells, what is already done, the skipped combinations and a time estimate (for ``parallel``
+    folds at a time when given)."""
+    estimate = estimate_grid(spec, parallel=parallel)
     print(f"Grid '{spec.name}' from {spec.origin} -> {spec.output}")
     print(f"{len(spec.cells)} cells × {spec.folds} folds, {spec.epochs} epochs each ({spec.isolation}), "
           f"{executor_text(spec)}:")
@@ -81,6 +85,10 @@ def dry_run(spec: GridSpec) -> int:
             print(f"  warning: {warning}")
     if not estimate.todo:
         print("Every fold has finished: running it would only rewrite the tables.")
+        return 0
+    if parallel:
+        print(f"{len(estimate.todo)} folds to run; estimated time at {parallel} folds at a time: about "
+              f"{duration_text(estimate.seconds)} (timed training steps, scaled by this grid's finished folds)")  # fmt: skip
         return 0
     print(f"{len(estimate.todo)} folds to run; estimated time on this machine: about "
           f"{duration_text(estimate.seconds)} (a rough guess from timed training steps)")  # fmt: skip

@@ -5,10 +5,14 @@ images of its size (the same machine, the same threads), scaled by the photos it
 by ``DATA_FACTOR`` (augmentation, loading, validation metrics and checkpoints cost about that much beyond the
 bare steps on a small CPU; measured on the development machine). Once folds finish, the predictions are
 rescaled by how far off they were so far, so the time left converges on the truth.
+
+For planning cluster time, :func:`makespan` says how long a set of folds takes on N slots (GPUs, nodes) that each
+take the next fold as soon as they are free, the way a Ray cluster or a Slurm queue drains a grid.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Iterable
@@ -114,6 +118,15 @@ class TimeLeft:
     def seconds(self, cell_ids: Iterable[str]) -> float:
         """Seconds left for one fold of each of ``cell_ids`` (a cell repeated once per remaining fold)."""
         return self.correction * sum(self.predicted.get(c, 0.0) for c in cell_ids)
+
+
+def makespan(fold_seconds: Iterable[float], slots: int) -> float:
+    """Seconds until the last of the folds ends, when ``slots`` workers each take the next fold (longest first)
+    as soon as they are free. With one slot it is the sum; with as many slots as folds, the longest fold."""
+    finish = [0.0] * max(1, slots)
+    for seconds in sorted(fold_seconds, reverse=True):
+        heapq.heappush(finish, heapq.heappop(finish) + seconds)
+    return max(finish)
 
 
 def duration_text(seconds: float | None) -> str:

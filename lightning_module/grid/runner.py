@@ -48,7 +48,7 @@ from lightning_module.files import (
     remove_stale_temporaries,
 )
 from lightning_module.grid.data_check import ScenarioData, check_grid_data
-from lightning_module.grid.estimate import TimeLeft, duration_text, predict_cells
+from lightning_module.grid.estimate import TimeLeft, duration_text, makespan, predict_cells
 from lightning_module.grid.executors import ExecutorError, FoldExecutor, make_executor
 from lightning_module.grid.folds import INTERRUPTED, FitFunction, FoldJob, fit_arguments, future_result
 from lightning_module.grid.results import (
@@ -435,8 +435,14 @@ class GridEstimate:
     data: dict[str, ScenarioData]
 
 
-def estimate_grid(spec: GridSpec, output: Path | str | None = None, time_steps: bool = True) -> GridEstimate:
+def estimate_grid(spec: GridSpec, output: Path | str | None = None, time_steps: bool = True,
+                  parallel: int | None = None) -> GridEstimate:  # fmt: skip
     """Plan ``spec`` against what is on disk and predict the time of the folds left (nothing is trained).
+
+    ``parallel``: folds trained at a time (a cluster's GPUs or nodes); the time is then the :func:`makespan` of
+    the folds left, each predicted and rescaled by the folds of this grid that already finished in ``output``
+    (measured wherever they ran). Without it: ``training.workers`` at a time on this machine, as the runner
+    predicts.
 
     Raises:
         GridSpecError, GridDataError: as :meth:`GridRunner.run` would, before training anything.
@@ -449,5 +455,27 @@ def estimate_grid(spec: GridSpec, output: Path | str | None = None, time_steps: 
     seconds = None
     if todo and time_steps:
         predicted = TimeLeft(predict_cells(spec, {s: d.photos for s, d in data.items()}))
-        seconds = predicted.seconds(t.cell.id for t in todo) / max(1, min(spec.workers, len(todo)))
+        if parallel:
+            for cell_id, fold_seconds in measured_fold_seconds(spec, output):
+                predicted.observe(cell_id, fold_seconds)
+            seconds = makespan((predicted.seconds([t.cell.id]) for t in todo), parallel)
+        else:
+            seconds = predicted.seconds(t.cell.id for t in todo) / max(1, min(spec.workers, len(todo)))
     return GridEstimate(tasks, todo, seconds, data)
+
+
+def measured_fold_seconds(spec: GridSpec, output: Path) -> list[tuple[str, float]]:
+    """(cell id, seconds) of every finished fold of ``spec`` in ``output``: from its worker taking it up (or its
+    fit starting) to its end, so time spent waiting in a queue is not counted."""
+    measured = []
+    for task in plan(spec, output):
+        for attempt in fold_attempts(fold_root(output, task.cell, task.fold)):
+            record = attempt.record
+            started = (record.get("worker") or {}).get("started") or (record.get("timings") or {}).get("started")
+            try:
+                seconds = (datetime.fromisoformat(record["timings"]["ended"]) - datetime.fromisoformat(started)).total_seconds()
+            except (KeyError, TypeError, ValueError):
+                continue
+            if attempt.status == "finished" and seconds > 0:
+                measured.append((task.cell.id, seconds))
+    return measured

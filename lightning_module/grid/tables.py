@@ -181,7 +181,8 @@ def markdown_report(spec: GridSpec, tables: GridTables) -> str:
         f"data: {_source_text(spec)}." + (f" Every cell: {', '.join(constant)}." if constant else ""),
         "",
         f"Fold times added up: {seconds / 60:.1f} min of wall time"
-        + (f" ({spec.workers} folds ran at a time)" if spec.workers > 1 else "")
+        + (f" ({spec.workers} folds ran at a time)" if spec.workers > 1 and spec.executor.kind == "local" else "")
+        + (f" (folds trained by the {spec.executor.kind} executor)" if spec.executor.kind != "local" else "")
         + (f", {cpu / 60:.1f} min of CPU time" if cpu else "") + ".",
         "",
         "Scores are each fold's **last-epoch** validation scores (no test split exists in k-fold; picking the best epoch "

@@ -223,10 +223,18 @@ def fleiss_kappa(labels: LabelsByRater, raters: Sequence[str], classes: Sequence
     return GroupAgreement(tuple(raters), Estimate(float(point), low, high, n))
 
 
-def agreement_report(labels: LabelsByRater, classes: Sequence[str] = ISA_CATEGORIES, resamples: int = RESAMPLES,
+def classes_used(labels: LabelsByRater) -> tuple[str, ...]:
+    """The ISA classes any rater gave, in order (a class nobody gave changes no kappa, and only pads the tables)."""
+    given = {label for rated in labels.values() for label in rated.values()}
+    return tuple(c for c in ISA_CATEGORIES if c in given) or ISA_CATEGORIES
+
+
+def agreement_report(labels: LabelsByRater, classes: Sequence[str] | None = None, resamples: int = RESAMPLES,
                      seed: int = BOOTSTRAP_SEED) -> AgreementReport:
-    """Every pair's figures and the group's, for the raters in ``labels`` (in that order)."""
+    """Every pair's figures and the group's, for the raters in ``labels`` (in that order), over ``classes``
+    (default: the ISA classes any of them gave)."""
     names = list(labels)
+    classes = tuple(classes) if classes is not None else classes_used(labels)
     pairs = tuple(pair_agreement(a, b, labels, classes, resamples, seed) for a, b in combinations(names, 2))
     group = fleiss_kappa(labels, names, classes, resamples, seed) if len(names) > 2 else None
     return AgreementReport(

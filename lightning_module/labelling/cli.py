@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lightning_module labels",
                                      description="Ratings of photos by several raters: demo, agreement, export.")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(DATA_DIR_ENV) or "data"),
-                        help="the data folder (holds labels.sqlite and the built-in photos; default $TREERISK_DATA_DIR or data)")
+                        help="the data folder: labels.sqlite and the built-in photos (default $TREERISK_DATA_DIR, else data)")
     parser.add_argument("--db", default=None, help=f"database URL (default ${DB_ENV}, else SQLite in the data folder)")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="the built-in photos rated by three simulated raters")

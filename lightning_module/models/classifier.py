@@ -151,6 +151,9 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         class_cost: extra loss weight per class name, on top of the class weighting (e.g. ``{Probable: 1.5}``):
             how much worse it is to miss that class. Missing a probable failure is the costly error; a
             cost above 1 trades a few false alarms for fewer misses of that class.
+        compile: run the network through ``torch.compile`` for training, validation, testing and prediction
+            (off by default: compiling takes minutes on a CPU and pays off only on long runs, mostly on a GPU).
+            The network is compiled in place, so its parameter names, and the checkpoints, are the same.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
         warmup_share: float = 0.15,
         label_smoothing: float = 0.0,
         class_cost: dict[str, float] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
@@ -222,6 +226,9 @@ class LikelihoodOfFailureClassifier(pl.LightningModule):
 
     # ------------------------------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
+        if self.hparams.get("compile") and not getattr(self, "_network_compiled", False):
+            self.network.compile()  # nn.Module.compile: in place, so state_dict keys get no "_orig_mod." prefix
+            self._network_compiled = True
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or getattr(datamodule, "train_labels", None) is None:
             return
@@ -389,7 +396,8 @@ def transfer_weights(network: nn.Module, checkpoint: Path, backbone: str) -> dic
             f"model.pretrained: {checkpoint} holds a {hparams.get('backbone')} network, but model.backbone is {backbone}"
         )
     prefix = "network."
-    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    # The operating point (decision_bias) belongs to the source model's deployment, not to what it learnt.
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k != prefix + "decision_bias"}
     own = network.state_dict()
     compatible = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
     dropped = sorted(set(weights) - set(compatible))

@@ -97,5 +97,6 @@ def simulate_rating(rater: SimulatedRater, row: Mapping[str, object], include_im
     if rng.random() < rater.cannot_tell:
         label = None
     confidence = 3 if near < _CONFIDENCE_STEPS[0] else 2 if near < _CONFIDENCE_STEPS[1] else 1
-    seen = tuple(d for d in DEFECTS if float(row.get(f"severity_{d}", 0) or 0) >= rater.defect_threshold)  # type: ignore[arg-type]
+    severity = {d: float(row.get(f"severity_{d}", 0) or 0) for d in DEFECTS}  # type: ignore[arg-type]
+    seen = tuple(d for d in DEFECTS if severity[d] >= rater.defect_threshold)
     return SimulatedRating(label, confidence, seen)

@@ -9,14 +9,17 @@ from lightning_module.labelling.tables import confusion_figure, mean_kappa, pair
 
 KAPPA_HELP = ("Agreement beyond chance: 1 perfect, 0 no better than chance, below 0 worse. Intervals are bootstrap "
               "95 % intervals over photos; n is the number of photos both gave a class.")
-NUMBER = {"photos": st.column_config.NumberColumn("photos", width="small"),
-          "Cohen's κ": st.column_config.NumberColumn("Cohen's κ", format="%.2f", width="small"),
-          "weighted κ": st.column_config.NumberColumn("weighted κ", format="%.2f", width="small",
-                                                      help="Quadratic weights: a two-class miss counts four times a one-class miss."),
-          "raw agreement": st.column_config.NumberColumn("raw agreement", format="%.2f", width="small",
-                                                         help="Share of photos given the same class, chance included."),
-          "cannot tell": st.column_config.NumberColumn("cannot tell", width="small",
-                                                       help="Photos both rated where one or both said 'cannot tell' (left out of κ).")}
+_column = st.column_config.NumberColumn
+NUMBER = {
+    "photos": _column("photos", width="small"),
+    "Cohen's κ": _column("Cohen's κ", format="%.2f", width="small"),
+    "weighted κ": _column("weighted κ", format="%.2f", width="small",
+                          help="Quadratic weights: a two-class miss counts four times a one-class miss."),
+    "raw agreement": _column("raw agreement", format="%.2f", width="small",
+                             help="Share of photos given the same class, chance included."),
+    "cannot tell": _column("cannot tell", width="small",
+                           help="Photos both rated where one or both said 'cannot tell' (left out of κ)."),
+}
 
 
 @st.cache_data(max_entries=16, show_spinner="Bootstrapping the kappas…")
