@@ -418,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'all':24s} {len(all_foreign):6d} {new_rate:14.1%} {old_rate:17.1%}   (mean over categories {macro:.1%})")
     print(f"\nFalse alarms on {len(tree_flags)} held-out synthetic trees ({args.data.name}): "
           f"new {new_alarms:.1%}, energy {old_alarms:.1%}")
-    ratio = new_rate / old_rate if old_rate else float("inf")
-    print(f"Flagged, new vs energy: {new_rate:.1%} vs {old_rate:.1%} ({ratio:.1f}x)")
+    ratio = f"{new_rate / old_rate:.1f}x" if old_rate else "the energy check flagged none"
+    print(f"Flagged, new vs energy: {new_rate:.1%} vs {old_rate:.1%} ({ratio})")
     # Would keeping the energy check beside the new one add anything? What it alone catches, what it costs.
     energy_only = sum(1 for e, f in all_foreign if e > energy_threshold and not f)
     union_alarms = float(np.mean([f or e > energy_threshold for e, f in zip(tree_energy, tree_flags)]))

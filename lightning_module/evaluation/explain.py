@@ -31,7 +31,7 @@ from lightning_module.evaluation.explain_methods import (
     explanation_method,
     out_of_place,
 )
-from lightning_module.evaluation.predictor import Predictor
+from lightning_module.evaluation.predictor import Predictor, network_lock
 
 __all__ = ["DEFAULT_EXPLANATION_METHOD", "EXPLANATION_METHODS", "Explanation", "ExplanationMethod", "explain",
            "explained_layer", "explanation_method", "heatmap_peak"]
@@ -81,11 +81,11 @@ def explain(
     if target is not None and not 0 <= target < len(predictor.classes):
         raise ValueError(f"target class index {target} is out of range for {len(predictor.classes)} classes")
     network = predictor.network
-    network.eval()
     # Gradients are needed even when the caller predicts under inference_mode; the input is made inside, so it is
     # an ordinary tensor that autograd may use. Floats in [0, 1] are what the network takes besides uint8, and
     # what the per-pixel methods need to take gradients with respect to.
-    with _HOOK_LOCK, torch.inference_mode(False), torch.enable_grad(), out_of_place(network):
+    with _HOOK_LOCK, network_lock(predictor), torch.inference_mode(False), torch.enable_grad(), out_of_place(network):
+        network.eval()
         inputs = predictor.input_tensor(photo).float().div_(255.0).requires_grad_()
         with torch.no_grad():
             logits = network(inputs)[0].float()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +30,10 @@ class Predictor:
     scenario: str
     checkpoint: Path
     info: dict[str, Any] = field(default_factory=dict)  # run.json or model card metrics, when found
+    # One network is shared by every dashboard session (st.cache_resource). Explanations hook its layers and
+    # switch its activations for a moment, so each use of the network holds this lock: a concurrent session never
+    # runs through another's hooks. Per model, so two models still answer at once.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def prepare(self, source: PhotoSource | PreparedPhoto) -> PreparedPhoto:
         """Decode and crop a photo exactly as training did (raises ``PhotoError`` with a reason)."""
@@ -45,13 +51,20 @@ class Predictor:
     @torch.inference_mode()
     def predict_proba(self, source: PhotoSource | PreparedPhoto) -> np.ndarray:
         """Class probabilities, in the order of :attr:`classes`."""
-        logits = self.network(self.input_tensor(self.prepare(source)))
+        tensor = self.input_tensor(self.prepare(source))
+        with self.lock:
+            logits = self.network(tensor)
         return torch.softmax(logits.float(), dim=1)[0].numpy()
 
     @cached_property
     def explained_layer(self) -> torch.nn.Module:
         """The layer Grad-CAM uses: the network's last convolution."""
         return last_conv_layer(self.network)
+
+
+def network_lock(predictor: Any) -> Any:
+    """The predictor's lock on its shared network (see ``Predictor.lock``), or a no-op for a bare stand-in."""
+    return getattr(predictor, "lock", None) or contextlib.nullcontext()
 
 
 def load_predictor(path: Path | str) -> Predictor:

@@ -51,6 +51,7 @@ import torch
 from scipy.special import logsumexp
 
 from lightning_module.data.imaging import PreparedPhoto
+from lightning_module.evaluation.predictor import network_lock
 from lightning_module.models.networks import head_module, last_conv_layer
 
 FEATURE_LAYERS = ("head_input", "last_conv")
@@ -128,9 +129,9 @@ def read_photos(predictor: Any, photos: Sequence[PreparedPhoto]) -> list[PhotoRe
     readings: list[PhotoReading] = []
     for start in range(0, len(photos), READ_BATCH):
         batch = torch.cat([predictor.input_tensor(photo) for photo in photos[start:start + READ_BATCH]])
-        if tap is not None:
-            tap.features = {}
-        with torch.inference_mode():
+        with network_lock(predictor), torch.inference_mode():
+            if tap is not None:
+                tap.features = {}
             logits = predictor.network(batch).float().numpy().astype(np.float64)
         caught = tap.features if tap is not None else {}
         features = {name: caught[name].numpy().astype(np.float64) for name in FEATURE_LAYERS if name in caught}
