@@ -6,7 +6,7 @@ it as a cluster's user would (``--executor ray --ray-address host:port``).
 * A fold whose worker process is killed mid-training is recorded as failed with its log, the grid goes on, and
   the next run retrains that fold alone.
 
-Slow (a Ray head start and real grids: 9 minutes on the busy 2-core development machine); ``make test-cluster``.
+Slow (a Ray head start and real grids: about 2 minutes on a busy 2-core machine); ``make test-cluster``.
 """
 
 from __future__ import annotations

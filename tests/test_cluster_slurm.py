@@ -7,8 +7,8 @@ one node with this machine's CPUs, from a generated ``slurm.conf`` on free ports
 * ``scripts/train_slurm.sbatch``, submitted as a two-task job, trains one run in two processes whose confusion
   matrix is the one a single process computes from its checkpoint.
 
-Slow (Slurm starts in 2 s; the grids and the training run took 10-30 minutes on the busy 2-core development
-machine); ``make test-cluster``.
+Slow (Slurm starts in 2 s; the grids and the training run take about 5 minutes on a busy 2-core machine);
+``make test-cluster``.
 """
 
 from __future__ import annotations
