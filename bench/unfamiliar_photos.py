@@ -46,9 +46,10 @@ sys.path.insert(0, str(ROOT))
 from lightning_module.data.imaging import SUPPORTED_SUFFIXES, PhotoError  # noqa: E402
 from lightning_module.evaluation import familiarity  # noqa: E402
 from lightning_module.evaluation.independent_set import independent_set_dir  # noqa: E402
+from lightning_module.evaluation.bundled_models import DEFAULT_MODEL  # noqa: E402
 from lightning_module.evaluation.predictor import Predictor, load_predictor  # noqa: E402
 
-BUNDLED = ROOT / "checkpoints" / "seed_cnn_synthetic.ckpt"
+BUNDLED = DEFAULT_MODEL.path
 TARGET_FLAGGED, TARGET_FALSE_ALARMS = 0.95, 0.05
 DRAWN_PER_KIND = 12  # images drawn per kind of generated picture: enough for a rate per category
 
