@@ -74,7 +74,9 @@ def test_train_from_the_browser_and_watch_the_runs_page_update(driver, photo_fol
             # It changed on screen without a reload: the page showed the run unfinished first.
             assert statuses[0] in ("Starting", "Running"), seen
             page.get_by_text("3 of 3 epochs").wait_for(timeout=20_000)
-            assert page.locator(".js-plotly-plot").count() >= 5  # four curves and the confusion matrix
+            # Four curves and the confusion matrix. The page redraws itself once the run ends, so the charts may
+            # still be arriving when the caption already reads "3 of 3": wait for them rather than count once.
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=30_000)
             assert page.get_by_text("majority baseline (").count() >= 3  # drawn in the balanced accuracy, F1 and accuracy curves
             assert page.locator('[data-testid="stException"]').count() == 0
             driver.screenshot(page, shots / "runs_finished.png")

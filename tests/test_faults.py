@@ -187,13 +187,17 @@ def _resume_and_finish(run_dir: Path, log: Path, max_epochs: int = MAX_EPOCHS) -
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sigkill_at_a_random_moment_then_resume(seed: int, photo_folder: Path, tmp_path: Path) -> None:
-    # Enough epochs that an idle machine is still training when the random moment comes.
-    config = _config(tmp_path, photo_folder, max_epochs=RANDOM_KILL_EPOCHS)
+    # Every checkpoint save is stretched to 0.1 s (two saves an epoch), so even a fast machine is still training
+    # when the random moment comes: 25 epochs take at least 5 s, the moment is at most 2.5 s after the start.
+    slow_saves = {"class_path": "lightning_module.reliability.fault_hooks.SlowCheckpointIO",
+                  "init_args": {"seconds": 0.1, "pieces": 2}}
+    config = _config(tmp_path, photo_folder, slow_saves, max_epochs=RANDOM_KILL_EPOCHS)
     log = tmp_path / "train.log"
     process = _start([sys.executable, "-m", "lightning_module", "fit", f"--config={config}"], log)
     _wait_for(lambda: _running(tmp_path) or process.poll() is not None, 300, "training to start", poll=0.05)
     assert process.poll() is None, log.read_text()[-3000:]
     time.sleep(float(np.random.default_rng(seed).uniform(0.0, 2.5)))  # somewhere in the first epochs
+    assert process.poll() is None, "the run ended before the kill: the test no longer kills a running fit"
     process.send_signal(signal.SIGKILL)
     process.wait()
     run_dir = _run_dir(tmp_path)
