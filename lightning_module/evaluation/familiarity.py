@@ -4,7 +4,7 @@ Three checks, each with a sentence for the user when it fires:
 
 * **Unfamiliar photo**: the photo does not look like the tree photos the model learned from (a cat, a cup of
   coffee, a page of text, a room), so its rating means nothing. Mahalanobis distance in the network's own features
-  (Lee et al., NeurIPS 2018), in :mod:`.unfamiliar`; the threshold flags about 1 familiar photo in 20. The
+  (Lee et al., NeurIPS 2018), in :mod:`.unfamiliar`; the threshold flags about 1 familiar photo in 50. The
   statistics and threshold come from the checkpoint (``bundle`` stores them) or are computed once from
   the run's own validation photos (``predictions/val_epoch_*.csv``) when they are on this machine. Without either,
   this check is reported as not available rather than guessed.
@@ -16,9 +16,9 @@ Three checks, each with a sentence for the user when it fires:
   enlarged and fine defects (cracks, conks) cannot be seen. A photo where the square covers under half the picture
   gets a note to centre the tree.
 
-The energy score (Liu et al. 2020) was the unfamiliar-photo check before: on the bundled model it flagged about 1
-in 10 photos that are not trees, and beside the Mahalanobis check it doubled the false alarms on trees for a few
-more catches on the old model and none on ImageNet features (docs/BENCHMARKS.md). No warning uses it now.
+The energy score (Liu et al. 2020) was the unfamiliar-photo check before: it flagged about 1 in 10 photos that are
+not trees with the old seed_cnn and none with the bundled models, and beside the Mahalanobis check it doubled the
+false alarms on trees for a few more catches (docs/BENCHMARKS.md). No warning uses it now.
 """
 
 from __future__ import annotations
