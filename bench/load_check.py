@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run again beside a session uploading forged 100 MP files; compare the p95s")
     args = parser.parse_args(argv)
 
-    from dashboard.parts.assess.models import available_checkpoints
+    from dashboard.parts.shared.models import available_checkpoints
 
     with tempfile.TemporaryDirectory(prefix="treerisk-load-") as tmp:
         work = Path(tmp)

@@ -13,7 +13,7 @@ if str(_ROOT) not in sys.path:  # also when run on its own (AppTest, `streamlit 
     sys.path.insert(0, str(_ROOT))
 
 from dashboard.parts.assess.batch import render_batch
-from dashboard.parts.assess.models import BUNDLED_NAME, available_checkpoints, cache_key, cached_predictor, runs_dir
+from dashboard.parts.shared.models import BUNDLED_NAME, available_checkpoints, cache_key, cached_predictor, runs_dir
 from dashboard.parts.assess.single import render_single
 from dashboard.parts.assess.style import inject_css
 from lightning_module.assessment import risk

@@ -7,7 +7,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from dashboard.parts.assess.models import CheckpointChoice, cache_key, cached_predictor, cached_reference
+from dashboard.parts.shared.models import CheckpointChoice, cache_key, cached_predictor, cached_reference
 from dashboard.parts.assess.single import example_photos
 from dashboard.parts.assess.style import PHOTO_TYPES, rating_map, show_chart
 from dashboard.parts.assess.table import rows_table

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.parts.assess.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
+from dashboard.parts.shared.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
 from dashboard.parts.assess.style import PHOTO_TYPES, probability_bars, rating_badge, show_chart
 from dashboard.parts.assess.without_defect import render_without_defect
 from lightning_module.assessment import risk

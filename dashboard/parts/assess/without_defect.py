@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dashboard.parts.assess.models import CheckpointChoice, cache_key, cached_predictor
+from dashboard.parts.shared.models import CheckpointChoice, cache_key, cached_predictor
 from dashboard.parts.assess.style import rating_badge
 from dashboard.parts.shared.paths import data_dir
 from lightning_module.assessment import risk

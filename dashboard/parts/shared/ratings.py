@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dashboard.parts.assess.models import CheckpointChoice, available_checkpoints, cache_key, cached_predictor
+from dashboard.parts.shared.models import CheckpointChoice, available_checkpoints, cache_key, cached_predictor
 from dashboard.parts.shared.paths import data_dir
 from lightning_module.labelling.database import LabelDatabase, LabelDatabaseError, database_url, open_database
 from lightning_module.labelling.demo import ensure_demo

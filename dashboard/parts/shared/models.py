@@ -1,4 +1,4 @@
-"""Which checkpoints the Assess page offers, and the cached models behind them.
+"""Which checkpoints the Assess, Label and Agreement pages offer, and the cached models behind them.
 
 Offered: the bundled models (``lightning_module.evaluation.bundled_models``: the default first, then the lab's
 reference network) when this copy has them, and the best checkpoint of every *finished* training run under the dashboard's runs folder (``$TREERISK_RUNS_DIR``, default
