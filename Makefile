@@ -32,8 +32,9 @@ test-cluster: $(STAMP)
 	-@bash scripts/cluster/install_slurm.sh
 	TREERISK_CLUSTER_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_cluster_*.py
 
-## Retrain both bundled models on 10,000 synthetic scenes, test them, and replace checkpoints/*.{ckpt,json}, each card
-## with its independent-test figures (about 35 minutes on a 2-core CPU; see checkpoints/README.md)
+## Retrain both bundled models (the default on 20,000 synthetic scenes, the lab reference on 10,000), test them, and
+## replace checkpoints/*.{ckpt,json}, each card with its independent-test figures (about 50 minutes on a 2-core CPU;
+## see checkpoints/README.md)
 bundled-checkpoint: $(STAMP)
 	$(call train_and_bundle,bundled,efficientnet_lite0_synthetic)
 	$(call train_and_bundle,bundled_seed_cnn,seed_cnn_synthetic)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_module.evaluation.operating_point import MAX_BIAS, choose_bias
+from lightning_module.evaluation.operating_point import MAX_BIAS, _recalls, choose_bias, choose_offsets
 from lightning_module.evaluation.predictor import load_predictor
 from lightning_module.models.classifier import LikelihoodOfFailureClassifier
 from lightning_module.models.networks import build_network
@@ -50,3 +50,28 @@ def test_the_bias_is_added_to_the_logits_and_a_checkpoint_without_it_loads_with_
 def test_bad_recipe_settings_are_refused_naming_the_setting(options: dict, setting: str) -> None:
     with pytest.raises(ValueError, match=setting):
         LikelihoodOfFailureClassifier(CLASSES, image_size=32, **options)
+
+
+def test_a_neighbour_offset_wins_back_balanced_accuracy_while_the_costly_recall_holds() -> None:
+    # Probable photos (class 2) sit just behind Improbable; Possible photos (class 1) just ahead of Probable. The
+    # Probable bias that reaches full Probable recall also turns most Possible photos into Probable, unless Possible
+    # is raised with it.
+    rng = np.random.default_rng(0)
+    probable = np.column_stack([rng.uniform(0.2, 0.8, 50), np.full(50, -3.0), np.zeros(50)])
+    possible = np.column_stack([np.full(50, -3.0), np.zeros(50), rng.uniform(-1.0, -0.3, 50)])
+    improbable = np.column_stack([np.full(50, 3.0), np.zeros(50), np.zeros(50)])
+    logits, truth = np.vstack([probable, possible, improbable]), np.repeat([2, 1, 0], 50)
+
+    bias = choose_bias(logits, truth, costly=2, target=1.0)
+    alone = np.array([0.0, 0.0, bias])
+    offsets = choose_offsets(logits, truth, costly=2, target=1.0)
+    recall_alone, recall_both = _recalls(logits + alone, truth, 3), _recalls(logits + offsets, truth, 3)
+    assert recall_both[2] == 1.0, "the costly class keeps its target recall"
+    assert recall_both.mean() > recall_alone.mean() + 0.1, (alone, offsets, recall_alone, recall_both)
+    assert offsets[0] == 0.0 and abs(offsets).max() <= MAX_BIAS
+
+
+def test_offsets_stay_at_zero_when_the_model_already_separates_the_classes() -> None:
+    logits = np.eye(3)[np.repeat([0, 1, 2], 10)] * 4.0
+    truth = np.repeat([0, 1, 2], 10)
+    assert np.array_equal(choose_offsets(logits, truth, costly=2), np.zeros(3))

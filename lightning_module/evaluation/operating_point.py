@@ -2,11 +2,19 @@
 
 Why: missing a probable failure costs far more than a second look at a sound tree, so the deployed model should
 rate a tree "Probable" as soon as the evidence makes that likely enough, not only when Probable is the single most
-probable class. The standard way (a cost-sensitive decision threshold) is a bias added to that class's logit,
-the same as raising its prior. We take the smallest bias that lifts the class's recall on the run's validation
-photos (never seen in training, never the independent test set) to :data:`TARGET_RECALL`, capped at
-:data:`MAX_BIAS` so that a weak model is not turned into one that calls everything Probable. The bias lives in the
-network (``TreeRiskNetwork.decision_bias``), so every consumer rates with the same rule; the model card records it.
+probable class. The standard way (a cost-sensitive decision rule) is an offset added to each class's logit, the
+same as changing the classes' priors. On the run's validation photos (never seen in training, never the
+independent test set) we take
+
+1. the smallest bias on the costly class's logit that lifts its recall to :data:`TARGET_RECALL`, capped at
+   :data:`MAX_BIAS` so that a weak model is not turned into one that calls everything Probable; then
+2. offsets on the other classes' logits (the first class stays at zero: only differences matter), each within
+   ±:data:`MAX_BIAS`, that raise the balanced accuracy most while the costly class keeps that recall. Raising
+   Probable alone takes its photos mostly from the neighbouring class (Possible); a small offset for that class wins
+   back those it should keep. Found by coordinate ascent on a :data:`BIAS_STEP` grid, ties to the smaller offsets.
+
+The offsets live in the network (``TreeRiskNetwork.decision_bias``), so every consumer rates with the same rule;
+the model card records them.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ BIAS_STEP = 0.05
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """The chosen bias and what it did on the validation photos."""
+    """The chosen offsets and what they did on the validation photos."""
 
     costly_class: str
     bias: float
@@ -41,6 +49,7 @@ class OperatingPoint:
     balanced_accuracy_before: float
     balanced_accuracy_after: float
     source: str = "validation photos of the run"
+    offsets: dict[str, float] | None = None  # every class's logit offset (``bias`` is the costly class's)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -62,9 +71,48 @@ def choose_bias(logits: np.ndarray, truth: np.ndarray, costly: int, target: floa
     return float(cap)
 
 
+def _balanced_accuracy(logits: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.nanmean(_recalls(logits, truth, logits.shape[1])))
+
+
+def choose_offsets(logits: np.ndarray, truth: np.ndarray, costly: int, target: float = TARGET_RECALL,
+                   cap: float = MAX_BIAS, passes: int = 4) -> np.ndarray:
+    """Per-class logit offsets: class ``costly`` reaches ``target`` recall as in :func:`choose_bias`; then the
+    other classes' offsets (class 0 fixed at zero) that give the highest balanced accuracy while it keeps it."""
+    k = logits.shape[1]
+    offsets = np.zeros(k)
+    offsets[costly] = choose_bias(logits, truth, costly, target, cap)
+    floor = _recalls(logits + offsets, truth, k)[costly]  # the recall to keep (below target only at the cap)
+
+    def score(candidate: np.ndarray) -> tuple[float, float] | None:
+        recalls = _recalls(logits + candidate, truth, k)
+        if recalls[costly] < floor:
+            return None
+        return float(np.nanmean(recalls)), -float(np.abs(candidate).sum())  # then the smaller offsets
+
+    # Each other class's offset is searched jointly with the costly class's: lowering a neighbour's offset is what
+    # lets the costly bias come down while its recall holds, which one coordinate at a time would never find.
+    # With three classes this is the whole two-dimensional grid.
+    best = score(offsets)
+    costly_grid = np.arange(0.0, cap + 1e-9, BIAS_STEP)
+    for _ in range(passes):
+        improved = False
+        for c in (c for c in range(1, k) if c != costly):
+            for value in np.arange(-cap, cap + 1e-9, BIAS_STEP):
+                for bias in costly_grid:
+                    candidate = offsets.copy()
+                    candidate[c], candidate[costly] = round(float(value), 4), round(float(bias), 4)
+                    found = score(candidate)
+                    if found is not None and found > best:  # type: ignore[operator]
+                        best, offsets, improved = found, candidate, True
+        if not improved:
+            break
+    return offsets
+
+
 def calibrate_operating_point(predictor: Any, photos: Sequence[Path], labels: Sequence[str],
                               costly_class: str = COSTLY_CLASS) -> OperatingPoint | None:
-    """Choose the bias on ``photos`` (with their true ``labels``) and set it in ``predictor.network``.
+    """Choose the offsets on ``photos`` (with their true ``labels``) and set them in ``predictor.network``.
 
     None (and nothing changed) when the model has no such class or no photo of it could be read.
     """
@@ -88,13 +136,12 @@ def calibrate_operating_point(predictor: Any, photos: Sequence[Path], labels: Se
     if not (truth == costly).any():
         return None
     logits = np.stack(kept_logits)
-    bias = choose_bias(logits, truth, costly)
-    offsets = np.zeros(len(classes))
-    offsets[costly] = bias
+    offsets = choose_offsets(logits, truth, costly)
     before, after = _recalls(logits, truth, len(classes)), _recalls(logits + offsets, truth, len(classes))
-    predictor.network.decision_bias[costly] = bias
-    return OperatingPoint(costly_class, bias, len(truth), float(before[costly]), float(after[costly]),
-                          float(np.nanmean(before)), float(np.nanmean(after)))
+    predictor.network.decision_bias.copy_(torch.as_tensor(offsets, dtype=predictor.network.decision_bias.dtype))
+    return OperatingPoint(costly_class, float(offsets[costly]), len(truth), float(before[costly]), float(after[costly]),
+                          float(np.nanmean(before)), float(np.nanmean(after)),
+                          offsets={name: round(float(value), 4) for name, value in zip(classes, offsets)})
 
 
 def labelled_validation_photos(checkpoint: Path) -> list[tuple[Path, str]]:

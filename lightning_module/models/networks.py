@@ -32,7 +32,7 @@ class TreeRiskNetwork(nn.Module):
     """``body`` with input conversion and normalisation in front; ``forward`` returns logits.
 
     ``decision_bias`` (one value per class, zero after training) is added to the logits: the model's operating
-    point. Bundling may raise the costly class's bias on validation photos (``evaluation.operating_point``), so that
+    point. Bundling sets the offsets on validation photos (``evaluation.operating_point``), so that
     every consumer (the Assess page, batch screening, the benches) rates with the same decision rule. Checkpoints
     written before it existed load with zeros.
     """
