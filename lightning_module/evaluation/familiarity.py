@@ -4,7 +4,7 @@ Three checks, each with a sentence for the user when it fires:
 
 * **Unfamiliar photo**: the photo does not look like the tree photos the model learned from (a cat, a cup of
   coffee, a page of text, a room), so its rating means nothing. Mahalanobis distance in the network's own features
-  (Lee et al., NeurIPS 2018), in :mod:`.unfamiliar`; the threshold flags about 1 familiar photo in 50. The
+  (Lee et al., NeurIPS 2018), in :mod:`.unfamiliar`; the threshold flags about 3 familiar photos in 100. The
   statistics and threshold come from the checkpoint (``bundle`` stores them) or are computed once from
   the run's own validation photos (``predictions/val_epoch_*.csv``) when they are on this machine. Without either,
   this check is reported as not available rather than guessed.

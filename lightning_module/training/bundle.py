@@ -57,7 +57,7 @@ def bundle_run(run_dir: Path, out: Path, replace: bool = False) -> Path:
     data_settings = read_data_description(best)
     training_data = {key: data_settings[key] for key in KEPT_DATA_SETTINGS if key in data_settings}
     content = {"state_dict": state, "hyper_parameters": hparams, DATA_HPARAMS_KEY: training_data}
-    reference = _familiarity_reference(best)
+    reference = _familiarity_reference(best, operating_point[1] if operating_point is not None else None)
     if reference is not None:
         content[CHECKPOINT_KEY] = reference.to_checkpoint_entry()
     with writing_atomically(out) as handle:
@@ -98,10 +98,19 @@ def _operating_point(best: Path) -> tuple[OperatingPoint, torch.Tensor] | None:
     return None if point is None else (point, predictor.network.decision_bias.clone())
 
 
-def _familiarity_reference(best: Path) -> FamiliarityReference | None:
-    """Calibrate the unfamiliar-photo check on the run's validation photos; None when they are not on this machine."""
+def _familiarity_reference(best: Path, decision_bias: torch.Tensor | None = None) -> FamiliarityReference | None:
+    """Calibrate the unfamiliar-photo check on the run's validation photos; None when they are not on this machine.
+
+    With the bundle's operating point in place: the check groups photos by the class the model predicts, and the
+    bundled model predicts with it.
+    """
     photos = validation_photos(best)
-    return calibrate(load_predictor(best), photos, source="validation photos") if photos else None
+    if not photos:
+        return None
+    predictor = load_predictor(best)
+    if decision_bias is not None:
+        predictor.network.decision_bias.copy_(decision_bias)
+    return calibrate(predictor, photos, source="validation photos")
 
 
 def main(argv: list[str] | None = None) -> int:
