@@ -33,7 +33,7 @@ test-cluster: $(STAMP)
 	TREERISK_CLUSTER_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_cluster_*.py
 
 ## Retrain both bundled models (the default on 20,000 synthetic scenes, the lab reference on 10,000), test them, and
-## replace checkpoints/*.{ckpt,json}, each card with its independent-test figures (about 50 minutes on a 2-core CPU;
+## replace checkpoints/*.{ckpt,json}, each card with its independent-test figures (about 55 minutes on a 2-core CPU;
 ## see checkpoints/README.md)
 bundled-checkpoint: $(STAMP)
 	$(call train_and_bundle,bundled,efficientnet_lite0_synthetic)

@@ -291,6 +291,11 @@ def test_train_page_starts_what_was_chosen(open_page, runs_root: Path, photo_fol
     assert "Started **mine/version_0**" in texts(at.success)
     assert "**mine/version_0**" in texts(at.markdown)  # listed under "Training now"
     assert "Stop" in [b.label for b in at.button]
+    # Somebody else starts a run: the page redraws, and this person's confirmation is still there.
+    fx.running_run(runs_root, "theirs")
+    at.run()
+    assert "Started **mine/version_0**" in texts(at.success)
+    assert "**theirs/version_0**" in texts(at.markdown)
 
 
 def test_train_page_lists_runs_in_progress_and_resumable_runs(open_page, all_runs) -> None:

@@ -16,14 +16,20 @@ st.caption(
     "closing or refreshing this page loses nothing."
 )
 request = training_choices()
+refused = None
 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="start"):
     try:
         started = launcher.start_training(request, runs_dir())
-    except launcher.LaunchError as refused:
-        st.error("**Training not started:**\n" + "\n".join(f"- {p}" for p in refused.problems), icon=":material/block:")
+    except launcher.LaunchError as error:
+        refused = error
+        st.error("**Training not started:**\n" + "\n".join(f"- {p}" for p in error.problems), icon=":material/block:")
     else:
         st.session_state["train_run"] = started.run_id
-        st.success(f"Started **{started.run_id}**. Follow it below, or in detail on the Runs page.", icon=":material/check:")
+# Kept on every rerun of this session, not only the one after the click: the page redraws itself whenever any run
+# starts or ends (another person's too), and the confirmation must not vanish with it.
+if refused is None and st.session_state.get("train_run"):
+    st.success(f"Started **{st.session_state['train_run']}**. Follow it below, or in detail on the Runs page.",
+               icon=":material/check:")
 
 st.divider()
 st.subheader("Training now")
