@@ -8,10 +8,11 @@ independent test set) we take
 
 1. the smallest bias on the costly class's logit that lifts its recall to :data:`TARGET_RECALL`, capped at
    :data:`MAX_BIAS` so that a weak model is not turned into one that calls everything Probable; then
-2. offsets on the other classes' logits (the first class stays at zero: only differences matter), each within
+2. offsets on the other classes' logits (the first of them stays at zero: only differences matter), each within
    ±:data:`MAX_BIAS`, that raise the balanced accuracy most while the costly class keeps that recall. Raising
    Probable alone takes its photos mostly from the neighbouring class (Possible); a small offset for that class wins
-   back those it should keep. Found by coordinate ascent on a :data:`BIAS_STEP` grid, ties to the smaller offsets.
+   back those it should keep. Each offset is searched on a :data:`BIAS_STEP` grid jointly with the costly class's,
+   ties going to the smaller offsets.
 
 The offsets live in the network (``TreeRiskNetwork.decision_bias``), so every consumer rates with the same rule;
 the model card records them.
@@ -71,14 +72,11 @@ def choose_bias(logits: np.ndarray, truth: np.ndarray, costly: int, target: floa
     return float(cap)
 
 
-def _balanced_accuracy(logits: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.nanmean(_recalls(logits, truth, logits.shape[1])))
-
-
 def choose_offsets(logits: np.ndarray, truth: np.ndarray, costly: int, target: float = TARGET_RECALL,
                    cap: float = MAX_BIAS, passes: int = 4) -> np.ndarray:
     """Per-class logit offsets: class ``costly`` reaches ``target`` recall as in :func:`choose_bias`; then the
-    other classes' offsets (class 0 fixed at zero) that give the highest balanced accuracy while it keeps it."""
+    other classes' offsets (the first of them fixed at zero) that give the highest balanced accuracy while it keeps
+    it."""
     k = logits.shape[1]
     offsets = np.zeros(k)
     offsets[costly] = choose_bias(logits, truth, costly, target, cap)
@@ -97,7 +95,7 @@ def choose_offsets(logits: np.ndarray, truth: np.ndarray, costly: int, target: f
     costly_grid = np.arange(0.0, cap + 1e-9, BIAS_STEP)
     for _ in range(passes):
         improved = False
-        for c in (c for c in range(1, k) if c != costly):
+        for c in [c for c in range(k) if c != costly][1:]:
             for value in np.arange(-cap, cap + 1e-9, BIAS_STEP):
                 for bias in costly_grid:
                     candidate = offsets.copy()
