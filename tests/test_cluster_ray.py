@@ -82,7 +82,8 @@ def test_a_fold_killed_on_a_ray_worker_fails_with_its_log_and_the_grid_goes_on(r
     config.write_text(yaml.safe_dump({
         "name": "killed", "output": str(output), "folds": 2,
         "grid": {"scenarios": ["Pr_Im"], "image_sizes": [32]},
-        "training": {"epochs": 10, "batch_size": 8, "threads": 1},
+        # Enough epochs that a fast machine is still training fold 0 when the test looks (it polls every 0.05 s).
+        "training": {"epochs": 40, "batch_size": 8, "threads": 1},
         "data": {"source": str(photos), "group_regex": r"^(tree\d+_[A-Za-z]+)_crop", "cache_dir": str(tmp_path / "cache")},
         # Two CPUs per fold on a two-CPU cluster: one fold at a time, so the kill hits fold 0 alone.
         "executor": {"kind": "ray", "ray_address": ray.address, "cpus_per_fold": 2},
@@ -95,9 +96,12 @@ def test_a_fold_killed_on_a_ray_worker_fails_with_its_log_and_the_grid_goes_on(r
         record = json.loads((first / "run.json").read_text()) if (first / "run.json").is_file() else {}
         return record.get("pid") if record.get("status") == "running" else None
 
-    wait_until(lambda: training_pid() is not None or grid.poll() is not None, 600, "fold 0 training on a Ray worker")
-    pid = training_pid()
-    assert pid is not None and pid != grid.pid
+    deadline = time.monotonic() + 600
+    while (pid := training_pid()) is None and grid.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pid is not None, ("fold 0 was never seen training", grid.poll(), grid.communicate(timeout=60)[0][-3000:]
+                             if grid.poll() is not None else "")
+    assert pid != grid.pid
     os.kill(pid, signal.SIGKILL)  # the worker dies mid-fold, as when the kernel kills it for memory
     out, _ = grid.communicate(timeout=900)
     assert grid.returncode == 1, out[-3000:]
