@@ -44,6 +44,7 @@ from lightning_module.reliability.fuzz_inputs import _patched_jpeg_size, base_ph
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+STALE_GONE = "!document.querySelector('[data-testid=\"stElementContainer\"][data-stale=\"true\"]')"
 CARD = re.compile(r"Most likely class\s+(.+?)\s+\((\d+)%\)")
 BUDGET_MESSAGE = "megapixel limit for uploads"  # what the Assess page says to a file over the upload pixel budget
 HOSTILE_RATIO_TARGET = 2.0
@@ -144,6 +145,9 @@ async def assess_once(page, photo: Photo, timeout_ms: float) -> tuple[bool, str]
     caption = page.get_by_text("px photo").first
     await card.wait_for(timeout=timeout_ms)
     await page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+    # Until a rerun has drawn every element, Streamlit keeps the previous answer's elements on screen marked stale:
+    # the new heading can be there while the card below it is still the last photo's. Read only a settled page.
+    await page.wait_for_function(STALE_GONE, timeout=timeout_ms)
     card_text, caption_text = await card.inner_text(), await caption.inner_text()
     found, size = CARD.search(card_text), CAPTION.search(caption_text)
     if not found or not size:

@@ -40,12 +40,19 @@ def launch_browser(playwright):
 
 
 # ------------------------------------------------------------------------------------------------ pages
+STALE = '[data-testid="stElementContainer"][data-stale="true"]'
+
+
 def settle(page, pause: float = 0.4, timeout: float = 30.0) -> None:
-    """Wait until Streamlit has finished re-running the script after an interaction."""
+    """Wait until Streamlit has finished re-running the script after an interaction.
+
+    Its running indicator shows only after a moment, and until a rerun has drawn every element the previous run's
+    elements stay on screen marked stale, so both are waited for: a page read too early shows the last answer.
+    """
     time.sleep(pause)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0 and page.locator(STALE).count() == 0:
             return
         time.sleep(0.2)
 
