@@ -165,17 +165,27 @@ class Clock:
     deadline: float = float("inf")
 
 
+async def open_assess_page(browser, url: str, timeout_ms: float):
+    """A new browser context (a Streamlit session of its own) on the Assess page, ready for uploads."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = await context.new_page()
+        await page.goto(url, wait_until="domcontentloaded")
+        await page.locator("input[type=file]").first.wait_for(state="attached", timeout=timeout_ms)
+    except BaseException:
+        await context.close()
+        raise
+    return context, page
+
+
 async def hostile_session(browser, url: str, folder: Path, tally: Tally, warmed: asyncio.Barrier, go: asyncio.Event,
                           done: asyncio.Event, timeout_ms: float) -> None:
     """Upload forged 100 MP files one after another, each refused, until the honest sessions are done."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = await context.new_page()
     try:
-        try:
-            await page.goto(url, wait_until="domcontentloaded")
-            await page.locator("input[type=file]").first.wait_for(state="attached", timeout=timeout_ms)
-        finally:
-            await warmed.wait()
+        context, page = await open_assess_page(browser, url, timeout_ms)
+    finally:
+        await warmed.wait()
+    try:
         await go.wait()
         number = 0
         while not done.is_set():
@@ -198,12 +208,10 @@ async def hostile_session(browser, url: str, folder: Path, tally: Tally, warmed:
 
 async def session(browser, url: str, number: int, photos: list[Photo], clock: Clock, tally: Tally,
                   warmed: asyncio.Barrier, go: asyncio.Event, timeout_ms: float, screenshot: Path | None) -> None:
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = await context.new_page()
+    context = None
     try:
         try:
-            await page.goto(url, wait_until="domcontentloaded")
-            await page.locator("input[type=file]").first.wait_for(state="attached", timeout=timeout_ms)
+            context, page = await open_assess_page(browser, url, timeout_ms)
             await assess_once(page, photos[0], timeout_ms)  # warm-up: this session's first render
         finally:
             await warmed.wait()  # even a failed warm-up must not hold the others back
@@ -220,7 +228,8 @@ async def session(browser, url: str, number: int, photos: list[Photo], clock: Cl
         if screenshot is not None and number == 0:
             await page.screenshot(path=str(screenshot), full_page=False)
     finally:
-        await context.close()
+        if context is not None:
+            await context.close()
 
 
 async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeout_ms: float,
