@@ -2,13 +2,19 @@
 
     python bench/assess_latency.py [--checkpoint PATH] [--runs 20] [--threads N]
 
-"Answer" = what the issue times: decode + preprocess (``load_square``), predict and Grad-CAM (one forward and one
-backward pass, :func:`explain`) and the familiarity checks. Reported beside it, not in it: the extra decode of a
-720-pixel display copy and the EXIF GPS read, which the page also does
-(``assessment.photo_assessment.assess_photo``, "page total").
+Two figures, each with its own target:
 
-Without ``--checkpoint`` it uses the bundled default model (``bundled_models.DEFAULT_MODEL``), or, when that is missing, an
-untrained seed_cnn at 108x108 grayscale (latency does not depend on the weights). Target: p50 <= 150 ms (seed_cnn).
+- "answer": decode + preprocess for the model (``Predictor.prepare``), the prediction with the default method's
+  heatmap (:func:`explain`) and the familiarity checks. Target: p50 <= 150 ms (seed_cnn).
+- "page": everything the Assess page computes for the photo (``assessment.photo_assessment.assess_photo``): the
+  model's input *and* the 720-pixel display copy from one JPEG decode (``imaging.load_views``), the prediction and
+  its heatmap, the checks and the EXIF GPS. Target: p50 <= 60 ms (seed_cnn). It used to decode the photo twice
+  (1/8 scale for the model, 1/4 for the display copy): 108 ms in the issue that set the target.
+
+Without ``--checkpoint`` it uses the bundled default model (``bundled_models.DEFAULT_MODEL``), or, when that is
+missing, an untrained seed_cnn at 108x108 grayscale (latency does not depend on the weights). The targets are for
+seed_cnn: ``--checkpoint checkpoints/seed_cnn_synthetic.ckpt``. The default model is reported the same way, without
+a target (its SmoothGrad heatmap alone costs about 170 ms on 2 cores).
 """
 
 from __future__ import annotations
@@ -32,13 +38,14 @@ from _common import median, percentile  # noqa: E402
 
 from lightning_module.assessment.photo_assessment import assess_photo  # noqa: E402
 from lightning_module.evaluation.explain import explain  # noqa: E402
-from lightning_module.evaluation.familiarity import check  # noqa: E402
+from lightning_module.evaluation.familiarity import check, reference_for  # noqa: E402
 from lightning_module.evaluation.bundled_models import DEFAULT_MODEL  # noqa: E402
 from lightning_module.evaluation.predictor import Predictor, load_predictor  # noqa: E402
 from lightning_module.models.networks import build_network  # noqa: E402
 
 BUNDLED = DEFAULT_MODEL.path
 TARGET_P50_MS = 150.0
+TARGET_PAGE_P50_MS = 60.0
 
 
 def phone_jpeg(width: int = 4032, height: int = 3024, seed: int = 0) -> bytes:
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     predictor, described = model(args.checkpoint)
     data = phone_jpeg()
+    reference = reference_for(predictor)  # the page checks familiarity against the checkpoint's calibration
 
     answer, decode, infer, page, cpu = [], [], [], [], []
     for i in range(args.warmup + args.runs):
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         check(result.probabilities, photo, predictor.image_size)
         done = time.perf_counter()
         cpu_done = time.process_time()
-        assess_photo(predictor, data, "bench.jpg")  # the page's whole path, display copy and GPS included
+        assess_photo(predictor, data, "bench.jpg", reference)  # the page's whole path, display copy and GPS included
         whole = time.perf_counter()
         if i >= args.warmup:
             decode.append((decoded - start) * 1000)
@@ -114,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "answer_cpu_ms": {"p50": round(median(cpu), 1), "p95": round(percentile(cpu, 95), 1)},
         "page_total_ms": {"p50": round(median(page), 1), "p95": round(percentile(page, 95), 1)},
         "target_p50_ms": TARGET_P50_MS, "meets_target": p50 <= TARGET_P50_MS,
+        "target_page_p50_ms": TARGET_PAGE_P50_MS, "page_meets_target": median(page) <= TARGET_PAGE_P50_MS,
     }
     print(f"model: {described}")
     print(f"photo: 4032x3024 JPEG, {len(data) / 1e6:.1f} MB; {args.runs} runs after {args.warmup} warm-up; "
@@ -121,10 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'step':<34}{'p50 ms':>9}{'p95 ms':>9}")
     for label, values in (("decode + preprocess", decode), ("predict + Grad-CAM + checks", infer),
                           ("answer (upload to answer)", answer), ("answer, CPU time of this process", cpu),
-                          ("page's assess_photo (+ display, GPS)", page)):
+                          ("page: one decode, display, GPS, answer", page)):
         print(f"{label:<34}{median(values):>9.1f}{percentile(values, 95):>9.1f}")
     verdict = "meets" if p50 <= TARGET_P50_MS else "MISSES"
     print(f"answer p50 {p50:.1f} ms {verdict} the {TARGET_P50_MS:.0f} ms target")
+    page_verdict = "meets" if median(page) <= TARGET_PAGE_P50_MS else "MISSES"
+    print(f"page p50 {median(page):.1f} ms {page_verdict} the {TARGET_PAGE_P50_MS:.0f} ms target "
+          "(the targets are for seed_cnn)")
     if median(cpu) < 0.6 * p50 and torch.get_num_threads() == 1:
         print("note: wall time is well above CPU time: other processes share this CPU; rerun on an idle machine")
     if args.json:

@@ -5,7 +5,7 @@ It opens the Assess page, uploads a photo no other session uploads, waits for th
 until the time or count runs out. Every answer is checked against its own input: the photo name in the heading,
 the photo size in the caption (every photo has a size of its own, so a mixed-up answer cannot pass), and the
 predicted class with its probability, which must equal a direct ``Predictor.predict_proba`` call on the same
-photo with the same checkpoint.
+photo, decoded as the page decodes it (``Predictor.prepare_views``), with the same checkpoint.
 
     .venv/bin/python bench/load_check.py [--sessions 4] [--seconds 60] [--per-session 20] [--hostile]
 
@@ -126,12 +126,14 @@ def forged_upload(folder: Path, number: int) -> Path:
 
 def expected_answers(plan: list[list[Photo]], checkpoint: Path) -> None:
     """What a direct Predictor call says about each photo, in the page's words (class, rounded percent)."""
+    from lightning_module.assessment.photo_assessment import DISPLAY_SIDE
     from lightning_module.evaluation.predictor import load_predictor
 
     predictor = load_predictor(checkpoint)
     for mine in plan:
         for photo in mine:
-            probabilities = predictor.predict_proba(photo.path.read_bytes())
+            prepared, _ = predictor.prepare_views(photo.path.read_bytes(), DISPLAY_SIDE)  # the page's one decode
+            probabilities = predictor.predict_proba(prepared)
             top = int(probabilities.argmax())
             photo.predicted, photo.percent = predictor.classes[top], f"{probabilities[top]:.0%}".rstrip("%")
 

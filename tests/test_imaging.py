@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from lightning_module.data.imaging import MAX_PIXELS, PhotoError, centre_square_box, load_square, load_upright
+from lightning_module.data.imaging import (
+    MAX_PIXELS,
+    PhotoError,
+    centre_square_box,
+    load_square,
+    load_upright,
+    load_views,
+)
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -158,3 +165,36 @@ def test_upright_display_copy_is_bounded(tmp_path: Path) -> None:
     _marked_photo(1200, 900).save(path)
     shown = load_upright(path, max_side=300)
     assert max(shown.size) <= 300 and shown.mode == "RGB"
+
+
+@pytest.mark.parametrize("color_mode", ["grayscale", "rgb"])
+def test_one_decode_gives_the_model_input_and_the_display_copy(tmp_path: Path, color_mode: str) -> None:
+    """``load_views`` (the Assess page's decode) sees what ``load_square`` (training's) sees, upright, to a fraction
+    of a grey level, and shows what ``load_upright`` shows."""
+    rng = np.random.default_rng(3)
+    smooth = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((1600, 1200), Image.BICUBIC)
+    pixels = np.asarray(smooth).copy()
+    left, top, _, _ = centre_square_box(1600, 1200)
+    pixels[top : top + 200, left : left + 200] = 255  # top-left of the centre square, once upright
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated, as a phone held upright saves it
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(pixels).transpose(Image.Transpose.ROTATE_90).save(path, quality=92, exif=exif.tobytes())
+
+    photo, shown = load_views(path, 64, color_mode, display_side=300)
+    square = load_square(path, 64, color_mode)
+    assert photo.original_size == square.original_size == (1600, 1200) and photo.crop_box == square.crop_box
+    model_input = photo.as_array().astype(float)
+    assert model_input.shape == square.as_array().shape
+    assert np.abs(model_input - square.as_array()).mean() <= 0.5
+    assert model_input[:4, :4].mean() > 200, "upright: the white block is top-left"
+    assert shown.mode == "RGB" and shown.size == load_upright(path, 300).size == (300, 225)
+    assert np.abs(np.asarray(shown, float) - np.asarray(load_upright(path, 300), float)).mean() <= 1.0
+
+
+def test_one_decode_refuses_what_the_budget_refuses() -> None:
+    data = _png_bytes(Image.new("L", (400, 300)))
+    with pytest.raises(PhotoError, match="megapixel limit for uploads"):
+        load_views(data, 32, "grayscale", 200, max_pixels=100_000)
+    photo, shown = load_views(data, 32, "grayscale", 200, max_pixels=120_000)
+    assert photo.image.size == (32, 32) and shown.size == (200, 150)

@@ -67,6 +67,26 @@ def test_assess_photo_keeps_everything_the_page_shows(predictor: Predictor) -> N
     assert "only the centre square" in " ".join(result.familiarity.notes)  # 5:2 photo: the square is 40 % of it
 
 
+def test_assess_photo_decodes_a_phone_photo_once(predictor: Predictor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's input and the display copy come from one decode: decoding a 12 MP JPEG is most of the page's time."""
+    from PIL import ImageFile
+
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def counting_load(image):
+        if image.tile:  # not yet decoded: this call runs the decoder
+            decoded.append(image.size)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    result = assess_photo(predictor, jpeg(2000, 1500), "tree.jpg", display_side=300)
+    assert len(decoded) == 1, f"decoded {len(decoded)} times: {decoded}"
+    assert decoded[0] == (500, 375), "at the 1/4 DCT scale the 300-pixel display copy needs, not in full"
+    assert result.shown.size == (300, 225) and result.photo.image.size == (48, 48)
+    assert result.predicted_class == CLASSES[int(predictor.predict_proba(result.photo).argmax())]
+
+
 def test_zip_archives_are_opened_and_their_bad_members_reported(predictor: Predictor) -> None:
     inner = zip_bytes({"x.jpg": jpeg()})
     archive = zip_bytes({

@@ -19,12 +19,12 @@ from PIL import Image
 
 from lightning_module.assessment import risk
 from lightning_module.assessment.archives import display_name
-from lightning_module.data.imaging import PreparedPhoto, check_upload, load_upright
+from lightning_module.data.imaging import UPLOAD_MAX_PIXELS, PreparedPhoto
 from lightning_module.data.photo_gps import gps_position
 from lightning_module.evaluation.explain import Explanation, explain
 from lightning_module.evaluation.familiarity import Familiarity, FamiliarityReference, check, read_photo
 
-DISPLAY_SIDE = 720  # the upright photo shown beside the heatmap: a cheap JPEG draft decode at phone sizes
+DISPLAY_SIDE = 720  # the upright photo shown beside the heatmap: a 1/4-scale JPEG decode at phone sizes
 
 
 @dataclass
@@ -58,18 +58,18 @@ def assess_photo(
 
     An uploaded photo over the upload pixel budget (``imaging.UPLOAD_MAX_PIXELS``) is refused from its header,
     before anything is decoded, so that one person's huge or forged files cannot starve the dashboard's others.
+    The photo is decoded once, for the model's input and the display copy alike.
     """
-    check_upload(data)
-    photo = predictor.prepare(data)
-    # The unfamiliar-photo check reads the network's features; screening takes its probabilities from the same pass.
-    reading = read_photo(predictor, photo) if reference is not None or not with_heatmap else None
+    photo, shown = predictor.prepare_views(data, display_side, UPLOAD_MAX_PIXELS)
+    # One plain forward pass gives the logits and the features the unfamiliar-photo check reads; the explanation
+    # takes the logits from it rather than running its own.
+    reading = read_photo(predictor, photo)
     if with_heatmap:
-        explanation = explain(predictor, photo)
+        explanation = explain(predictor, photo, logits=reading.logits)
         probabilities = explanation.probabilities
     else:
         explanation = None
-        probabilities = torch.softmax(torch.from_numpy(reading.logits), 0).numpy()  # type: ignore[union-attr]
-    shown = load_upright(data, max_side=display_side)
+        probabilities = torch.softmax(torch.from_numpy(reading.logits), 0).numpy()
     top = int(np.argmax(probabilities))
     return PhotoAssessment(
         name=display_name(name),

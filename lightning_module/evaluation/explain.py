@@ -72,9 +72,12 @@ def explain(
     photo: PreparedPhoto,
     target: int | None = None,
     method: str = DEFAULT_EXPLANATION_METHOD,
+    logits: np.ndarray | None = None,
 ) -> Explanation:
     """Probabilities and the ``method`` heatmap of ``target`` (default: the predicted class) for one photo.
 
+    ``logits``: the network's output for this photo when the caller already has it (the Assess page reads it with
+    the photo's features for the familiarity check), which saves the plain forward pass here.
     Raises ``ValueError`` for a target class out of range or an unknown method.
     """
     chosen = explanation_method(method)
@@ -87,9 +90,12 @@ def explain(
     with _HOOK_LOCK, network_lock(predictor), torch.inference_mode(False), torch.enable_grad(), out_of_place(network):
         network.eval()
         inputs = predictor.input_tensor(photo).float().div_(255.0).requires_grad_()
-        with torch.no_grad():
-            logits = network(inputs)[0].float()
-        index = int(logits.argmax()) if target is None else target
+        if logits is None:
+            with torch.no_grad():
+                scores = network(inputs)[0].float()
+        else:
+            scores = torch.as_tensor(np.asarray(logits, dtype=np.float32))
+        index = int(scores.argmax()) if target is None else target
         evidence, layer = chosen.attribute(predictor, inputs, index)
     heatmap = np.nan_to_num(evidence.detach().float().clamp_min(0).numpy().astype(np.float32), nan=0.0, posinf=0.0)
     peak = float(heatmap.max(initial=0.0))
@@ -98,8 +104,8 @@ def explain(
     return Explanation(
         class_index=index,
         class_name=predictor.classes[index],
-        probabilities=torch.softmax(logits, dim=0).numpy(),
-        logits=logits.numpy(),
+        probabilities=torch.softmax(scores, dim=0).numpy(),
+        logits=scores.numpy(),
         heatmap=heatmap,
         layer=layer,
         flat=flat,
