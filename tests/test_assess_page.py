@@ -91,7 +91,9 @@ def test_each_kind_of_upload_gets_the_right_answer_on_its_own(runs: Path) -> Non
             assert not errors, (sample.name, errors)
             assert any(s.value == sample.name for s in at.subheader), sample.name
             assert sample.says in _texts(at), (sample.name, sample.says)
-            assert len(at.get("plotly_chart")) == 2  # class probabilities and rating probabilities
+            bars = [h.proto.body for h in at.get("html") if 'class="tr-bars"' in h.proto.body]
+            assert [("Class probabilities" in b, "Probability of each risk rating" in b) for b in bars] == \
+                [(True, False), (False, True)], "class probabilities, then the rating's, as bars with their percentages"
             assert at.download_button(key="assess_report").label.startswith("Download the one-page report")
         else:
             assert sample.name in errors and sample.says in errors, (sample.name, errors)

@@ -154,3 +154,13 @@ def test_a_model_with_non_isa_classes_gets_no_rating_and_a_reason() -> None:
 def test_a_bomb_inside_a_zip_is_refused_like_a_loose_one(predictor: Predictor) -> None:
     rows = screen(predictor, batch_items([Upload("z.zip", zip_bytes({"huge.png": bomb_png()}))]))
     assert not rows[0].ok and "too many pixels" in rows[0].reason
+
+
+def test_probability_bars_show_each_share_and_escape_names() -> None:
+    from dashboard.parts.assess.style import probability_bars
+
+    bars = probability_bars({"<b>Odd</b>": 0.25, "Probable": 0.75}, {"Probable": "#c62828"}, "Class probabilities")
+    assert "width:25.0%" in bars and "width:75.0%;background:#c62828" in bars
+    assert ">25%<" in bars and ">75%<" in bars
+    assert "<b>Odd</b>" not in bars and "&lt;b&gt;Odd&lt;/b&gt;" in bars
+    assert 'aria-label="Class probabilities: &lt;b&gt;Odd&lt;/b&gt; 25%, Probable 75%"' in bars

@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.parts.shared.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
-from dashboard.parts.assess.style import PHOTO_TYPES, probability_bars, rating_badge, show_chart
+from dashboard.parts.assess.style import PHOTO_TYPES, probability_bars, rating_badge
 from dashboard.parts.assess.without_defect import render_without_defect
 from lightning_module.assessment import risk
 from lightning_module.assessment.photo_assessment import PhotoAssessment, assess_photo
@@ -148,7 +148,7 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
     left, right = st.columns([1, 1], gap="large")
     with left:
         probabilities = dict(zip(result.classes, map(float, result.probabilities)))
-        show_chart(probability_bars(probabilities, class_colours(result.classes), "Class probabilities"), "assess_classes")
+        st.html(probability_bars(probabilities, class_colours(result.classes), "Class probabilities"))
         if rated is not None and rated.merged_note:
             st.caption(rated.merged_note)
     with right:
@@ -165,8 +165,7 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
     chart, actions = st.columns([1, 1], gap="large")
     with chart:
         if rated is not None:
-            show_chart(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating"),
-                       "assess_ratings")
+            st.html(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating"))
             st.caption("Each class's probability goes to the rating that class would get with this target and these "
                        "consequences (the expectation over classes).")
     with actions:

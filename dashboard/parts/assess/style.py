@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 
@@ -21,6 +22,13 @@ PAGE_CSS = """
 .tr-step{display:inline-block;background:#eef3ef;border-radius:.35rem;padding:0 .4rem;margin:0 .1rem}
 .tr-muted{color:#5b6760;font-size:.88rem}
 .tr-hero{border-left:5px solid #1f5135;padding:.15rem 0 .15rem .8rem;margin-bottom:.6rem;color:#3d4a42}
+.tr-bars{margin:.2rem 0 .8rem 0}
+.tr-bars-title{font-size:15px;color:#1b2a1b;margin-bottom:.45rem}
+.tr-bar-row{display:flex;align-items:center;gap:.6rem;margin:.35rem 0}
+.tr-bar-name{flex:0 0 7.5rem;text-align:right;font-size:.9rem;color:#3d4a42}
+.tr-bar-track{flex:1 1 auto;height:1.55rem;background:#f1f5ee;border-radius:.25rem;overflow:hidden}
+.tr-bar{display:block;height:100%;border-radius:.25rem}
+.tr-bar-value{flex:0 0 3rem;font-size:.9rem;font-variant-numeric:tabular-nums;color:#1d2a22}
 """
 
 
@@ -33,22 +41,24 @@ def rating_badge(rating: str) -> str:
     return f'<span class="tr-badge" style="background:{colour}">{rating} risk</span>'
 
 
-def probability_bars(values: Mapping[str, float], colours: Mapping[str, str], title: str, height: int = 0) -> go.Figure:
-    """Horizontal bars with the percentage written on each, first item on top."""
-    names, probs = list(values), [float(v) for v in values.values()]
-    figure = go.Figure(go.Bar(
-        x=probs, y=names, orientation="h", marker_color=[colours.get(n, "#607d8b") for n in names],
-        text=[f"{p:.0%}" for p in probs], textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
-    figure.update_layout(
-        title={"text": title, "font": {"size": 15}}, height=height or 70 + 42 * len(names),
-        margin={"l": 10, "r": 40, "t": 40, "b": 10}, showlegend=False,
-        xaxis={"range": [0, 1.12], "tickformat": ".0%", "showgrid": True, "gridcolor": "#e6e9e6", "zeroline": False},
-        yaxis={"autorange": "reversed", "automargin": True},
-        plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)",
-    )
-    return figure
+def probability_bars(values: Mapping[str, float], colours: Mapping[str, str], title: str) -> str:
+    """Horizontal bars with the percentage written on each, first item on top, as HTML.
+
+    Plain HTML rather than a chart library: two of these come with every answer, and a plotly figure cost each
+    browser more CPU to draw than the server spent on the rest of the answer (bench/load_check.py).
+    """
+    rows = []
+    for name, value in values.items():
+        share = min(1.0, max(0.0, float(value)))
+        colour = colours.get(name, "#607d8b")
+        rows.append(
+            f'<div class="tr-bar-row"><span class="tr-bar-name">{html.escape(name)}</span>'
+            f'<span class="tr-bar-track"><span class="tr-bar" style="width:{share * 100:.1f}%;background:{colour}"></span>'
+            f'</span><span class="tr-bar-value">{share:.0%}</span></div>'
+        )
+    label = html.escape(f"{title}: " + ", ".join(f"{n} {float(v):.0%}" for n, v in values.items()))
+    return (f'<div class="tr-bars" role="img" aria-label="{label}"><div class="tr-bars-title">{html.escape(title)}</div>'
+            + "".join(rows) + "</div>")
 
 
 def show_chart(figure: go.Figure, key: str) -> None:
