@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,18 @@ class SaveConfigBesideRun(SaveConfigCallback):
 
 
 class TreeRiskCLI(LightningCLI):
+    def __init__(self, *args: Any, only_subcommand: str | None = None, **kwargs: Any) -> None:
+        # LightningCLI builds the parser of every subcommand (fit, validate, test, predict) before parsing, each from
+        # the signatures of Trainer, model and data: 0.3 s, a tenth of a short CPU run (bench/train_overhead.py).
+        # Told which one runs, it builds that one only; without, all of them (for the top-level --help).
+        self._only_subcommand = only_subcommand
+        super().__init__(*args, **kwargs)
+
+    def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]
+        every = LightningCLI.subcommands()
+        only = self._only_subcommand
+        return {only: every[only]} if only in every else every
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # What prediction needs must travel inside the checkpoint, so the model takes it from the data.
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
@@ -121,9 +134,11 @@ class TreeRiskCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     logging.getLogger(LIGHTNING_TIPS_LOGGER).addFilter(_DROP_LIGHTNING_TIPS)  # once: the same filter is not added twice
+    given = list(sys.argv[1:] if args is None else args)
     TreeRiskCLI(
         LikelihoodOfFailureClassifier,
         TreeRiskDataModule,
+        only_subcommand=given[0] if given and given[0] in LightningCLI.subcommands() else None,
         save_config_callback=SaveConfigBesideRun,
         trainer_defaults=DEFAULT_TRAINER,
         seed_everything_default=0,
