@@ -7,7 +7,7 @@ the photo size in the caption (every photo has a size of its own, so a mixed-up 
 predicted class with its probability, which must equal a direct ``Predictor.predict_proba`` call on the same
 photo, decoded as the page decodes it (``Predictor.prepare_views``), with the same checkpoint.
 
-    .venv/bin/python bench/load_check.py [--sessions 4] [--seconds 60] [--per-session 20] [--hostile]
+    .venv/bin/python bench/load_check.py [--sessions 4] [--seconds 60] [--per-session 20] [--model TEXT] [--hostile]
 
 The browsers run on the same CPU as the server here, unlike real use, where each person's browser has a machine of its
 own. They run at a lower priority (``--browser-nice``, default 19: the bench's own scheduling group and every
@@ -15,8 +15,10 @@ browser process), so that they take the CPU the server leaves rather than share 
 server's own CPU time over the timed phase (from /proc) is reported per answer: the cost of one answer to the server,
 apart from the browsers'.
 
-The model is the one the Assess page offers first (the bundled checkpoint when present); when there is none, a
-tiny model is trained first into a temporary runs folder (about a minute). Prints throughput, latency
+The model is the one the Assess page offers first (the bundled default when present), or with ``--model TEXT`` the
+first the page offers whose label contains TEXT (``--model seed_cnn``: the lab's reference), which every session
+picks in the page's model box before its first photo; when the page offers none, a tiny model is trained first into
+a temporary runs folder (about a minute). Prints throughput, latency
 percentiles and the number of mismatches; exits 1 on any mismatch or failed answer.
 
 ``--hostile`` then runs the same sessions again (new photos) beside one more session that uploads forged
@@ -222,13 +224,20 @@ class Clock:
     deadline: float = float("inf")
 
 
-async def open_assess_page(browser, url: str, timeout_ms: float):
-    """A new browser context (a Streamlit session of its own) on the Assess page, ready for uploads."""
+async def open_assess_page(browser, url: str, timeout_ms: float, model: str | None = None):
+    """A new browser context (a Streamlit session of its own) on the Assess page, ready for uploads, with the model
+    labelled ``model`` chosen in the page's model box (None: the page's first)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = await context.new_page()
         await page.goto(url, wait_until="domcontentloaded")
         await page.locator("input[type=file]").first.wait_for(state="attached", timeout=timeout_ms)
+        if model is not None:
+            await page.get_by_test_id("stSelectbox").first.click()
+            await page.get_by_role("option", name=model, exact=True).click()
+            await page.get_by_test_id("stSelectbox").first.get_by_text(model, exact=True).wait_for(timeout=timeout_ms)
+            await page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+            await page.wait_for_function(STALE_GONE, timeout=timeout_ms)
     except BaseException:
         await context.close()
         raise
@@ -264,11 +273,12 @@ async def hostile_session(browser, url: str, folder: Path, tally: Tally, warmed:
 
 
 async def session(browser, url: str, number: int, photos: list[Photo], clock: Clock, tally: Tally,
-                  warmed: asyncio.Barrier, go: asyncio.Event, timeout_ms: float, screenshot: Path | None) -> None:
+                  warmed: asyncio.Barrier, go: asyncio.Event, timeout_ms: float, screenshot: Path | None,
+                  model: str | None = None) -> None:
     context = None
     try:
         try:
-            context, page = await open_assess_page(browser, url, timeout_ms)
+            context, page = await open_assess_page(browser, url, timeout_ms, model)
             await assess_once(page, photos[0], timeout_ms)  # warm-up: this session's first render
         finally:
             await warmed.wait()  # even a failed warm-up must not hold the others back
@@ -291,7 +301,7 @@ async def session(browser, url: str, number: int, photos: list[Photo], clock: Cl
 
 async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeout_ms: float,
                        screenshot: Path | None = None, hostile: Path | None = None,
-                       server_pid: int | None = None) -> tuple[Tally, float]:
+                       server_pid: int | None = None, model: str | None = None) -> tuple[Tally, float]:
     """Run every session at once; the clock starts when all have had their warm-up answer.
 
     With ``hostile`` (a folder for its files), one more session uploads forged files until the others are done.
@@ -303,8 +313,8 @@ async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeou
     warmed, go, done = asyncio.Barrier(len(plan) + 1 + (hostile is not None)), asyncio.Event(), asyncio.Event()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tasks = [asyncio.create_task(session(browser, url, s, photos, clock, tally, warmed, go, timeout_ms, screenshot))
-                 for s, photos in enumerate(plan)]
+        tasks = [asyncio.create_task(session(browser, url, s, photos, clock, tally, warmed, go, timeout_ms, screenshot,
+                                             model)) for s, photos in enumerate(plan)]
         attacker = None
         if hostile is not None:
             attacker = asyncio.create_task(hostile_session(browser, url, hostile, tally, warmed, go, done, timeout_ms))
@@ -383,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, default=None, help="save session 0's last answer as a PNG here")
     parser.add_argument("--browser-nice", type=int, default=19,
                         help="scheduling niceness of the browsers (0: share the CPU evenly with the server)")
+    parser.add_argument("--model", default=None,
+                        help="assess with the first model in the page's list whose label contains this text")
     parser.add_argument("--hostile", action="store_true",
                         help="run again beside a session uploading forged 100 MP files; compare the p95s")
     args = parser.parse_args(argv)
@@ -396,7 +408,15 @@ def main(argv: list[str] | None = None) -> int:
             runs = work / "runs"
             tiny_model(runs, work)
             os.environ["TREERISK_RUNS_DIR"] = env["TREERISK_RUNS_DIR"] = str(runs)
-        checkpoint = available_checkpoints()[0].path  # what the Assess page selects by default
+        choices = available_checkpoints()
+        if args.model is not None:
+            choices = [c for c in choices if args.model in c.label]
+            if not choices:
+                labels = "; ".join(c.label for c in available_checkpoints())
+                raise SystemExit(f"no model on the Assess page has {args.model!r} in its label (offered: {labels})")
+        chosen = choices[0]  # the page's first by default: what it selects when nobody picks
+        checkpoint = chosen.path
+        model_label = chosen.label if args.model is not None else None
         plan = make_photos(work / "upload", args.sessions, args.per_session)
         expected_answers(plan, checkpoint)
         second = make_photos(work / "upload", args.sessions, args.per_session, prefix="h") if args.hostile else []
@@ -407,13 +427,14 @@ def main(argv: list[str] | None = None) -> int:
                 browsers_behind_server(args.browser_nice, app.pid)
                 print(f"browsers at niceness {args.browser_nice}, behind the server")
             tally, elapsed = asyncio.run(run_sessions(url, plan, args.seconds, args.timeout * 1000, args.screenshot,
-                                                      server_pid=app.pid))
+                                                      server_pid=app.pid, model=model_label))
             status = report(tally, elapsed, args.sessions, checkpoint)
             if not args.hostile:
                 return status
             print("\nthe same again, beside a session uploading forged 100 MP files:")
             attacked, elapsed = asyncio.run(run_sessions(url, second, args.seconds, args.timeout * 1000,
-                                                         hostile=work / "hostile", server_pid=app.pid))
+                                                         hostile=work / "hostile", server_pid=app.pid,
+                                                         model=model_label))
             status |= report(attacked, elapsed, args.sessions, checkpoint)
         return status | report_hostile(tally, attacked)
 

@@ -15,6 +15,7 @@ from conftest import make_photo_folder  # noqa: E402
 
 from lightning_module.runs import launcher, store  # noqa: E402
 from lightning_module.runs.launcher import LaunchError, TrainingRequest  # noqa: E402
+from lightning_module.training.run_files import update_run_json  # noqa: E402
 
 
 def tiny(folder: Path, name: str = "tiny", **changes) -> TrainingRequest:
@@ -148,6 +149,17 @@ def test_stop_keeps_checkpoints_and_resume_continues(photo_folder: Path, tmp_pat
     assert list(metrics.index) == list(range(len(metrics)))  # continued, not restarted: no gap and no second epoch 0
     assert "=== resumed" in (started.run_dir / "train.log").read_text()
     assert list((tmp_path / "runs" / "long").iterdir()) == [started.run_dir]
+
+
+def test_a_late_reaper_of_a_stopped_run_does_not_undo_its_resume(photo_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """The stopped process's reaper thread may run after Resume has begun: it must leave the resumed run alone."""
+    monkeypatch.setattr(launcher, "build_command", lambda *a: [sys.executable, "-c", "import time; time.sleep(60)"])
+    started = launcher.start_training(tiny(photo_folder), tmp_path / "runs")
+    assert launcher.stop_training(started.run_dir, timeout=10) == "stopped"
+    # What resume_training writes first, before its new process exists; then the old process's reaper runs late.
+    update_run_json(started.run_dir, status="starting", pid=None)
+    launcher._record_end(started.run_dir, started.pid, -15)
+    assert store.read_run(started.run_dir).record["status"] == "starting", "the resume must not be recorded as stopped"
 
 
 def test_a_process_that_dies_without_recording_is_marked_failed(photo_folder: Path, tmp_path: Path, monkeypatch) -> None:

@@ -265,6 +265,7 @@ def resume_training(run_dir: Path | str) -> StartedRun:
         else:
             note = "continuing from checkpoints/last.ckpt"
         command = resume_command(run)
+        _stopping.discard(run_dir.resolve())  # the stop asked for is over: a crash of the new process is a failure
         update_run_json(run_dir, status="starting", pid=None, error=None, resume_command=command)
         return _spawn(run_dir, command, header=f"=== resumed {time.strftime('%Y-%m-%d %H:%M:%S')}: {note} ===")
 
@@ -293,9 +294,13 @@ _stopping: set[Path] = set()
 def _record_end(run_dir: Path, pid: int, code: int) -> None:
     """Record an end the training process (``pid``, exit status ``code``) could not record itself."""
     record = read_json(run_dir / "run.json") or {}
-    if record.get("status") not in ACTIVE_STATUSES or record.get("pid") not in (None, pid):
+    # Only while run.json still names this process (``_spawn`` writes its pid before starting this reaper). A run
+    # resumed meanwhile is marked "starting" with no pid until its own process is spawned: a late reaper of the
+    # stopped process must not record "stopped" over it (it once did, and the resumed run showed as stopped).
+    if record.get("status") not in ACTIVE_STATUSES or record.get("pid") != pid:
         return
     if run_dir.resolve() in _stopping:
+        _stopping.discard(run_dir.resolve())
         update_run_json(run_dir, status="stopped", pid=None)
         return
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
