@@ -224,18 +224,19 @@ class Clock:
     deadline: float = float("inf")
 
 
-async def open_assess_page(browser, url: str, timeout_ms: float, model: str | None = None):
-    """A new browser context (a Streamlit session of its own) on the Assess page, ready for uploads, with the model
-    labelled ``model`` chosen in the page's model box (None: the page's first)."""
+async def open_assess_page(browser, url: str, timeout_ms: float, model: tuple[str, str] | None = None):
+    """A new browser context (a Streamlit session of its own) on the Assess page, ready for uploads; with ``model``
+    (label, caption), that model is chosen in the page's model box and the page waits for its caption."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = await context.new_page()
         await page.goto(url, wait_until="domcontentloaded")
         await page.locator("input[type=file]").first.wait_for(state="attached", timeout=timeout_ms)
         if model is not None:
+            label, caption = model
             await page.get_by_test_id("stSelectbox").first.click()
-            await page.get_by_role("option", name=model, exact=True).click()
-            await page.get_by_test_id("stSelectbox").first.get_by_text(model, exact=True).wait_for(timeout=timeout_ms)
+            await page.get_by_role("option", name=label, exact=True).click()
+            await page.get_by_text(caption).first.wait_for(timeout=timeout_ms)
             await page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
             await page.wait_for_function(STALE_GONE, timeout=timeout_ms)
     except BaseException:
@@ -274,7 +275,7 @@ async def hostile_session(browser, url: str, folder: Path, tally: Tally, warmed:
 
 async def session(browser, url: str, number: int, photos: list[Photo], clock: Clock, tally: Tally,
                   warmed: asyncio.Barrier, go: asyncio.Event, timeout_ms: float, screenshot: Path | None,
-                  model: str | None = None) -> None:
+                  model: tuple[str, str] | None = None) -> None:
     context = None
     try:
         try:
@@ -301,7 +302,7 @@ async def session(browser, url: str, number: int, photos: list[Photo], clock: Cl
 
 async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeout_ms: float,
                        screenshot: Path | None = None, hostile: Path | None = None,
-                       server_pid: int | None = None, model: str | None = None) -> tuple[Tally, float]:
+                       server_pid: int | None = None, model: tuple[str, str] | None = None) -> tuple[Tally, float]:
     """Run every session at once; the clock starts when all have had their warm-up answer.
 
     With ``hostile`` (a folder for its files), one more session uploads forged files until the others are done.
@@ -416,7 +417,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"no model on the Assess page has {args.model!r} in its label (offered: {labels})")
         chosen = choices[0]  # the page's first by default: what it selects when nobody picks
         checkpoint = chosen.path
-        model_label = chosen.label if args.model is not None else None
+        model_label = None
+        if args.model is not None:  # the page's caption under the model box names the backbone and input
+            from lightning_module.evaluation.predictor import load_predictor
+
+            chosen_model = load_predictor(checkpoint)
+            size = chosen_model.image_size
+            model_label = (chosen.label, f"{chosen_model.backbone} · {size}×{size} px {chosen_model.color_mode}")
         plan = make_photos(work / "upload", args.sessions, args.per_session)
         expected_answers(plan, checkpoint)
         second = make_photos(work / "upload", args.sessions, args.per_session, prefix="h") if args.hostile else []
