@@ -30,9 +30,10 @@ PhotoSource = str | Path | bytes | BinaryIO
 # Anything above this is refused before decoding: a 48 MP phone photo is well under it; a decompression bomb is not.
 MAX_PIXELS = 100_000_000
 # A photo uploaded to the dashboard has a budget of its own, checked from its header before anything is decoded
-# (:func:`check_upload`): many people share one dashboard server, and one of them uploading 100-megapixel files in a
-# loop must not starve the others. Phones save 12 MP by default (up to 50 MP in full-resolution modes: such a photo
-# is refused, with the advice to save a smaller copy). Training ingest keeps MAX_PIXELS.
+# (``load_views(..., max_pixels=UPLOAD_MAX_PIXELS)``, or :func:`check_upload` alone): many people share one
+# dashboard server, and one of them uploading 100-megapixel files in a loop must not starve the others. Phones save
+# 12 MP by default (up to 50 MP in full-resolution modes: such a photo is refused, with the advice to save a smaller
+# copy). Training ingest keeps MAX_PIXELS.
 UPLOAD_MAX_PIXELS = 40_000_000
 # Files larger than this are refused unread: the largest real photos (uncompressed 100 MP TIFF) are under it,
 # and reading a multi-gigabyte file whole into memory, once per decoding thread, could exhaust the machine.
