@@ -33,8 +33,8 @@ test-cluster: $(STAMP)
 	TREERISK_CLUSTER_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_cluster_*.py
 
 ## Retrain both bundled models (the default on 20,000 synthetic scenes, the lab reference on 10,000), test them, and
-## replace checkpoints/*.{ckpt,json}, each card with its independent-test figures (about 55 minutes on a 2-core CPU;
-## see checkpoints/README.md)
+## replace checkpoints/*.{ckpt,json}, each card with its independent-test figures (about 55 minutes on a 2-core CPU
+## before training went channels-last, which takes a step in 0.7x the time: not re-measured; see checkpoints/README.md)
 bundled-checkpoint: $(STAMP)
 	$(call train_and_bundle,bundled,efficientnet_lite0_synthetic)
 	$(call train_and_bundle,bundled_seed_cnn,seed_cnn_synthetic)
