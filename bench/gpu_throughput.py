@@ -100,7 +100,8 @@ def images_per_second(epochs: list[dict[str, float]]) -> float:
     return sum(e["photos"] for e in measured) / sum(e["seconds"] for e in measured)
 
 
-def project_fit(case: Case, source: Path, args: argparse.Namespace, tmp: Path, cache: Path, compiled: bool = False) -> float:
+def project_fit(case: Case, source: Path, args: argparse.Namespace, tmp: Path, cache: Path,
+                compiled: bool = False) -> float:
     from lightning_module.__main__ import main as cli
 
     clock = tmp / f"clock-{case.backbone}-{time.time_ns()}.json"
@@ -209,8 +210,10 @@ def main() -> int:
         for label, speed in rows:
             if not speed:
                 continue
-            verdict = f"  (target >= {TARGET}: {'PASS' if speed / plain >= TARGET else 'FAIL'})" if label == "fit" else ""
-            print(f"{r['backbone']:<20} {r['size']:>4} {r['batch']:>5} {label:<16} {speed:>9.0f} {speed / plain:>14.3f}{verdict}")
+            passed = "PASS" if speed / plain >= TARGET else "FAIL"
+            verdict = f"  (target >= {TARGET}: {passed})" if label == "fit" else ""
+            print(f"{r['backbone']:<20} {r['size']:>4} {r['batch']:>5} {label:<16} {speed:>9.0f} "
+                  f"{speed / plain:>14.3f}{verdict}")
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
     summary = {"device": device_name, "torch": torch.__version__, "results": results}

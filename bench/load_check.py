@@ -353,7 +353,8 @@ def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path) -> int
         print(f"latency: p50 {median(latencies):.2f} s   p95 {percentile(latencies, 95):.2f} s   "
               f"max {max(latencies):.2f} s")
     if tally.server_cpu_s is not None and answers:
-        print(f"server CPU: {tally.server_cpu_s:.1f} s over the timed phase, {1000 * tally.server_cpu_s / len(answers):.0f} ms "
+        print(f"server CPU: {tally.server_cpu_s:.1f} s over the timed phase, "
+              f"{1000 * tally.server_cpu_s / len(answers):.0f} ms "
               f"per answer ({tally.server_cpu_s / elapsed / (os.cpu_count() or 1):.0%} of {os.cpu_count()} cores)")
     if tally.others_cpu_s is not None and answers:
         print(f"rest of the machine (the browsers, at lower priority, and this script): "

@@ -109,7 +109,8 @@ def main() -> None:
     ratio = min(project) / min(plain)
     like_for_like = min(project) / min(plain_nhwc)
     print(f"seed_cnn, {args.size} px, batch {args.batch}, {args.epochs} epochs, CPU ({torch.get_num_threads()} threads)")
-    for label, times in (("plain PyTorch loop", plain), ("plain loop, channels-last", plain_nhwc), ("project fit", project)):
+    rows = (("plain PyTorch loop", plain), ("plain loop, channels-last", plain_nhwc), ("project fit", project))
+    for label, times in rows:
         print(f"{label:<26}: {min(times):6.2f} s   (rounds: {', '.join(f'{t:.2f}' for t in times)})")
     print(f"ratio to the plain loop   : {ratio:6.3f}   (target <= {TARGET}: {'PASS' if ratio <= TARGET else 'FAIL'})")
     print(f"ratio to the channels-last plain loop (the project's own overhead): {like_for_like:6.3f}")

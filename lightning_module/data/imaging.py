@@ -1,8 +1,9 @@
 """Photo decoding and the lab's preprocessing: EXIF orientation, centre square, bicubic resize, colour mode.
 
 One preparation, :func:`load_square`, serves training ingest and the dashboard alike, so a photo is seen the same
-way by both; :func:`load_views` gives the dashboard the same model input and its display copy from one decode. It never trusts the file: every failure becomes a :class:`PhotoError` whose message says what is
-wrong in a user's words. It imports no torch so it stays cheap in worker threads.
+way by both; :func:`load_views` gives the dashboard the same model input and its display copy from one decode.
+It never trusts the file: every failure becomes a :class:`PhotoError` whose message says what is wrong in a
+user's words. It imports no torch so it stays cheap in worker threads.
 """
 
 from __future__ import annotations
