@@ -181,12 +181,10 @@ def forged_upload(folder: Path, number: int) -> Path:
     return path
 
 
-def expected_answers(plan: list[list[Photo]], checkpoint: Path) -> None:
+def expected_answers(plan: list[list[Photo]], predictor) -> None:
     """What a direct Predictor call says about each photo, in the page's words (class, rounded percent)."""
     from lightning_module.assessment.photo_assessment import DISPLAY_SIDE
-    from lightning_module.evaluation.predictor import load_predictor
 
-    predictor = load_predictor(checkpoint)
     for mine in plan:
         for photo in mine:
             prepared, _ = predictor.prepare_views(photo.path.read_bytes(), DISPLAY_SIDE)  # the page's one decode
@@ -418,17 +416,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"no model on the Assess page has {args.model!r} in its label (offered: {labels})")
         chosen = choices[0]  # the page's first by default: what it selects when nobody picks
         checkpoint = chosen.path
+        from lightning_module.evaluation.predictor import load_predictor
+
+        predictor = load_predictor(checkpoint)
         model_label = None
         if args.model is not None:  # the page's caption under the model box names the backbone and input
-            from lightning_module.evaluation.predictor import load_predictor
-
-            chosen_model = load_predictor(checkpoint)
-            size = chosen_model.image_size
-            model_label = (chosen.label, f"{chosen_model.backbone} · {size}×{size} px {chosen_model.color_mode}")
+            size = predictor.image_size
+            model_label = (chosen.label, f"{predictor.backbone} · {size}×{size} px {predictor.color_mode}")
         plan = make_photos(work / "upload", args.sessions, args.per_session)
-        expected_answers(plan, checkpoint)
+        expected_answers(plan, predictor)
         second = make_photos(work / "upload", args.sessions, args.per_session, prefix="h") if args.hostile else []
-        expected_answers(second, checkpoint)
+        expected_answers(second, predictor)
         with running_dashboard(env=env, address="127.0.0.1", log=work / "server.log") as app:
             url = f"{app.url}/assess"
             if args.browser_nice:
