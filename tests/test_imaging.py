@@ -198,3 +198,36 @@ def test_one_decode_refuses_what_the_budget_refuses() -> None:
         load_views(data, 32, "grayscale", 200, max_pixels=100_000)
     photo, shown = load_views(data, 32, "grayscale", 200, max_pixels=120_000)
     assert photo.image.size == (32, 32) and shown.size == (200, 150)
+
+
+def test_every_photo_format_opens_in_a_fresh_process(tmp_path: Path) -> None:
+    """The imaging module registers only the Pillow plugins it needs (not Image.init()'s fifty): each format a
+    person may bring must still open in a process where nothing else registered anything."""
+    import subprocess
+    import sys
+
+    pixels = Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    written = []
+    for suffix in ("jpg", "png", "webp", "bmp", "tiff", "gif", "heic", "avif"):
+        try:
+            if suffix == "heic":
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()
+            pixels.save(tmp_path / f"photo.{suffix}")
+        except (ImportError, KeyError, OSError):  # a codec this machine lacks (the reader skips it the same way)
+            continue
+        written.append(str(tmp_path / f"photo.{suffix}"))
+    assert {"photo.jpg", "photo.png", "photo.webp", "photo.tiff"} <= {Path(p).name for p in written}
+    script = (
+        "import sys\n"
+        "from PIL import Image\n"
+        "from lightning_module.data.imaging import load_square\n"
+        "for path in sys.argv[1:]:\n"
+        "    print(path, load_square(path, 16).image.size)\n"
+        "assert Image._initialized < 2, 'Image.init() ran'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *written], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("(16, 16)") == len(written)
