@@ -10,8 +10,9 @@ photo, decoded as the page decodes it (``Predictor.prepare_views``), with the sa
     .venv/bin/python bench/load_check.py [--sessions 4] [--seconds 60] [--per-session 20] [--model TEXT] [--hostile]
 
 The browsers run on the same CPU as the server here, unlike real use, where each person's browser has a machine of its
-own. They run at a lower priority (``--browser-nice``, default 19: the bench's own scheduling group and every
-browser process), so that they take the CPU the server leaves rather than share it evenly with the server, and the
+own. They run at a lower priority (``--browser-nice``, default 19: every browser process and its scheduling group,
+re-applied every half second because Chromium starts its processes in groups of their own and raises some of their
+priorities), so that they take the CPU the server leaves rather than share it evenly with the server, and the
 server's own CPU time over the timed phase (from /proc) is reported per answer: the cost of one answer to the server,
 apart from the browsers'.
 
@@ -20,6 +21,12 @@ first the page offers whose label contains TEXT (``--model seed_cnn``: the lab's
 picks in the page's model box before its first photo; when the page offers none, a tiny model is trained first into
 a temporary runs folder (about a minute). Prints throughput, latency
 percentiles and the number of mismatches; exits 1 on any mismatch or failed answer.
+
+The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 answers/s and a p95 of at most
+1.5 s. On this project's 2-core machine it is met with ``--model seed_cnn``. The default model (EfficientNet-Lite0,
+whose explanation is a 16-sample SmoothGrad) costs the server about 420 ms of CPU an answer and the browsers about
+560 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out of reach while the browsers share
+the server's machine, as they never do in real use.
 
 ``--hostile`` then runs the same sessions again (new photos) beside one more session that uploads forged
 100-megapixel files in a loop (a few-kB PNG that really decodes to 100 MP, and a JPEG whose header claims it),
@@ -32,12 +39,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +66,8 @@ STALE_GONE = "!document.querySelector('[data-testid=\"stElementContainer\"][data
 CARD = re.compile(r"Most likely class\s+(.+?)\s+\((\d+)%\)")
 BUDGET_MESSAGE = "megapixel limit for uploads"  # what the Assess page says to a file over the upload pixel budget
 HOSTILE_RATIO_TARGET = 2.0
+# Issue 16: four sessions at once get at least this many answers a second, 95 % of them within P95_TARGET seconds.
+THROUGHPUT_TARGET, P95_TARGET, TARGET_SESSIONS = 4.0, 1.5, 4
 CAPTION = re.compile(r"(\d+)×(\d+) px photo")
 
 
@@ -105,31 +117,53 @@ def machine_busy_seconds() -> float | None:
 
 
 def lower_priority(pid: int, niceness: int, spare: int | None = None) -> None:
-    """Give ``pid`` and its descendants but ``spare`` the scheduling priority ``niceness`` (best effort)."""
+    """Give ``pid`` and its descendants but ``spare`` the scheduling priority ``niceness`` (best effort), and the
+    same to each one's autogroup: Chromium starts its processes in sessions (autogroups) of their own, which Linux
+    schedules against the server's before it looks at any process's niceness, and it raises some of their
+    priorities itself (seen at -8), so a niceness inherited at launch does not hold."""
     if pid == spare:
         return
     children = Path(f"/proc/{pid}/task/{pid}/children")
     try:
-        os.setpriority(os.PRIO_PROCESS, pid, max(niceness, os.getpriority(os.PRIO_PROCESS, pid)))
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
         kids = [int(k) for k in children.read_text().split()]
     except (OSError, ValueError):
         return
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+    except OSError:
+        pass  # autogroups off, or not allowed: the process's niceness above still applies
     for kid in kids:
         lower_priority(kid, niceness, spare)
 
 
-def browsers_behind_server(niceness: int, server_pid: int) -> None:
-    """Make this process's browsers yield the CPU to the dashboard server (started earlier, in a session of its own).
-
-    Linux schedules sessions (autogroups) against each other before processes, so the group's niceness is what
-    counts against the server; the browsers' own niceness counts where autogroups are off. Chromium's processes
-    inherit it when they start, so call this before launching the browser.
-    """
+@contextlib.contextmanager
+def browsers_behind_server(niceness: int, server_pid: int) -> Iterator[None]:
+    """While the block runs, keep this process's browsers behind the dashboard server (a child in a session of its
+    own), re-applied every half second as Chromium starts processes and changes their priorities; afterwards this
+    process's autogroup (the terminal's session it was started from) gets its niceness back."""
+    autogroup = Path("/proc/self/autogroup")
     try:
-        Path("/proc/self/autogroup").write_text(str(niceness))
-    except OSError:
-        pass  # autogroups off, or not allowed: the per-process niceness below still applies
-    lower_priority(os.getpid(), niceness, spare=server_pid)
+        before = int(autogroup.read_text().split()[-1])
+    except (OSError, ValueError):
+        before = None
+    stop = threading.Event()
+
+    def keep_behind() -> None:
+        while not stop.is_set():
+            lower_priority(os.getpid(), niceness, spare=server_pid)
+            stop.wait(0.5)
+
+    keeper = threading.Thread(target=keep_behind, name="browsers-behind-server", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+        if before is not None:
+            with contextlib.suppress(OSError):
+                autogroup.write_text(str(before))
 
 
 # ------------------------------------------------------------------------------------------------ set-up
@@ -339,7 +373,7 @@ async def run_sessions(url: str, plan: list[list[Photo]], seconds: float, timeou
 
 
 # ------------------------------------------------------------------------------------------------ report
-def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path) -> int:
+def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path, verdict: bool = True) -> int:
     answers = tally.answers
     good = [a for a in answers if a.ok]
     bad = [a for a in answers if not a.ok]
@@ -350,6 +384,10 @@ def report(tally: Tally, elapsed: float, sessions: int, checkpoint: Path) -> int
     if latencies:
         print(f"latency: p50 {median(latencies):.2f} s   p95 {percentile(latencies, 95):.2f} s   "
               f"max {max(latencies):.2f} s")
+    if verdict and latencies:  # a figure to compare, not an exit status: it depends on the machine and the model
+        met = len(answers) / elapsed >= THROUGHPUT_TARGET and percentile(latencies, 95) <= P95_TARGET
+        print(f"target with {TARGET_SESSIONS} sessions: >= {THROUGHPUT_TARGET:g} answers/s and p95 <= {P95_TARGET:g} s: "
+              + ("PASS" if met else "FAIL") + ("" if sessions == TARGET_SESSIONS else f" (this run had {sessions})"))
     if tally.server_cpu_s is not None and answers:
         print(f"server CPU: {tally.server_cpu_s:.1f} s over the timed phase, "
               f"{1000 * tally.server_cpu_s / len(answers):.0f} ms "
@@ -429,19 +467,20 @@ def main(argv: list[str] | None = None) -> int:
         expected_answers(second, predictor)
         with running_dashboard(env=env, address="127.0.0.1", log=work / "server.log") as app:
             url = f"{app.url}/assess"
-            if args.browser_nice:
-                browsers_behind_server(args.browser_nice, app.pid)
-                print(f"browsers at niceness {args.browser_nice}, behind the server")
-            tally, elapsed = asyncio.run(run_sessions(url, plan, args.seconds, args.timeout * 1000, args.screenshot,
-                                                      server_pid=app.pid, model=model_label))
-            status = report(tally, elapsed, args.sessions, checkpoint)
-            if not args.hostile:
-                return status
-            print("\nthe same again, beside a session uploading forged 100 MP files:")
-            attacked, elapsed = asyncio.run(run_sessions(url, second, args.seconds, args.timeout * 1000,
-                                                         hostile=work / "hostile", server_pid=app.pid,
-                                                         model=model_label))
-            status |= report(attacked, elapsed, args.sessions, checkpoint)
+            behind = browsers_behind_server(args.browser_nice, app.pid) if args.browser_nice else contextlib.nullcontext()
+            with behind:
+                if args.browser_nice:
+                    print(f"browsers at niceness {args.browser_nice}, behind the server")
+                tally, elapsed = asyncio.run(run_sessions(url, plan, args.seconds, args.timeout * 1000,
+                                                          args.screenshot, server_pid=app.pid, model=model_label))
+                status = report(tally, elapsed, args.sessions, checkpoint)
+                if not args.hostile:
+                    return status
+                print("\nthe same again, beside a session uploading forged 100 MP files:")
+                attacked, elapsed = asyncio.run(run_sessions(url, second, args.seconds, args.timeout * 1000,
+                                                             hostile=work / "hostile", server_pid=app.pid,
+                                                             model=model_label))
+                status |= report(attacked, elapsed, args.sessions, checkpoint, verdict=False)
         return status | report_hostile(tally, attacked)
 
 
