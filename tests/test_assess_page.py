@@ -232,3 +232,23 @@ def test_a_photo_that_is_no_tree_gets_the_unfamiliar_warning_alone_and_in_a_batc
     _upload(at, "assess_batch_upload", [("page.png", page_of_text()), ("tree.jpg", jpeg(seed=301))])
     assert list(at.dataframe[0].value["Unfamiliar"]) == [True, False]
     assert any("1 photo does not look like the tree photos" in w.value for w in at.warning)
+
+
+def test_removing_the_photo_clears_its_answer(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced photo reaches the page as "removed", then "added": the page waits a moment for the new one rather
+    than drawing the empty page in between (single.REPLACEMENT_GRACE_S). A photo really removed still ends there."""
+    from dashboard.parts.assess import single
+
+    monkeypatch.setattr(single, "REPLACEMENT_GRACE_S", 0.05)
+    at = _open()
+    at.file_uploader(key="assess_upload").set_value(("tree.jpg", jpeg(), "image/jpeg"))
+    at.run()
+    assert [s.value for s in at.subheader] == ["tree.jpg"]
+    at.file_uploader(key="assess_upload").set_value(None)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.subheader, "the removed photo's answer is gone"
+    assert any(i.value.startswith("Upload a photo") for i in at.info)
+    at.file_uploader(key="assess_upload").set_value(("other.jpg", jpeg(seed=7), "image/jpeg"))
+    at.run()
+    assert [s.value for s in at.subheader] == ["other.jpg"]

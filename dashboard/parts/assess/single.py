@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,15 @@ from lightning_module.data.imaging import PhotoError, PreparedPhoto
 from lightning_module.evaluation.explain import DEFAULT_EXPLANATION_METHOD, EXPLANATION_METHODS, Explanation, explain
 
 EXAMPLES_DIR = REPO_ROOT / "docs" / "examples"
+# Streamlit's single-file uploader reports a replaced photo as two changes, each rerunning the page: the old file
+# removed, then the new one added once it has been sent (streamlit/streamlit#4877, fixed in 2024 by #8493; the
+# uploader of 1.67 commits the removal before the new upload starts). Drawing the photo-less page in between throws
+# the whole answer away only to draw it again: twice the browser's work, and the page flashes. So when the photo
+# shown a moment ago is gone, the page waits this long for a new one before it draws the empty state; a person who
+# removed the photo sees that state this much later. Over a slow network the new photo can take longer to arrive:
+# then the page runs twice, as without the wait.
+REPLACEMENT_GRACE_S = 0.5
+_SHOWN_UPLOAD = "assess_upload_shown"  # session key: the last run answered an uploaded photo
 
 
 def example_photos() -> list[Path]:
@@ -84,11 +94,25 @@ def _photo_source() -> tuple[str, bytes] | None:
     if shot is not None:
         return "camera photo", shot.getvalue()
     if uploaded is not None:
+        st.session_state[_SHOWN_UPLOAD] = True
         return uploaded.name, uploaded.getvalue()
+    if st.session_state.pop(_SHOWN_UPLOAD, False):
+        _wait_for_a_replacement()
     chosen = st.session_state.get("assess_example")
     if chosen and Path(chosen).is_file():
         return Path(chosen).name, Path(chosen).read_bytes()
     return None
+
+
+def _wait_for_a_replacement() -> None:
+    """Give a replacing photo :data:`REPLACEMENT_GRACE_S` to arrive (see there). Streamlit stops a run for a newer
+    one only when the run sends something, so a placeholder is touched while waiting: this run ends as soon as the
+    new photo's run is asked for, before anything on the page has changed."""
+    slot = st.empty()
+    deadline = time.monotonic() + REPLACEMENT_GRACE_S
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        slot.empty()
 
 
 def render_single(choice: CheckpointChoice, impact: str, consequences: str) -> None:
