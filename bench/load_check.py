@@ -21,6 +21,10 @@ picks in the page's model box before its first photo; when the page offers none,
 a temporary runs folder (about a minute). Prints throughput, latency
 percentiles and the number of mismatches; exits 1 on any mismatch or failed answer.
 
+``--still`` stops the pages' CSS animations. Streamlit's spinner, shown while an answer is computed, costs a
+headless Chromium here about 0.1 s of CPU for every second it turns, per page, on the server's machine: in real use
+that is each person's own machine. Measured with 4 seed_cnn sessions: 3.0 answers/s with ``--still``, 2.5 without.
+
 The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 answers/s and a p95 of at most
 1.5 s. On this project's 2-core machine it is met with ``--model seed_cnn``. The default model (EfficientNet-Lite0,
 whose explanation is a 16-sample SmoothGrad) costs the server about 420 ms of CPU an answer and the browsers about
