@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from lightning_module.assessment.photo_assessment import assess_photo
-from lightning_module.data.imaging import MAX_PIXELS, UPLOAD_MAX_PIXELS, PhotoError, check_upload, open_photo
+from lightning_module.data.imaging import MAX_PIXELS, UPLOAD_MAX_PIXELS, PhotoError, open_photo
 from lightning_module.evaluation.predictor import Predictor
 from lightning_module.models.networks import build_network
 from lightning_module.reliability.fuzz_inputs import _patched_jpeg_size, flat_png
@@ -52,7 +52,7 @@ def test_the_upload_budget_is_its_own_and_below_the_ingest_limit() -> None:
 def test_an_upload_over_the_budget_is_refused_from_its_header(data: bytes) -> None:
     assert open_photo(data).size == (10_000, 10_000)  # within the ingest limit: only the upload budget refuses it
     with pytest.raises(PhotoError) as refused:
-        check_upload(data)
+        open_photo(data, UPLOAD_MAX_PIXELS)
     message = str(refused.value)
     assert message.startswith("too many pixels: 10000x10000 (100 MP) is over the 40 megapixel limit for uploads")
     assert "save a smaller copy and upload that" in message
@@ -61,7 +61,7 @@ def test_an_upload_over_the_budget_is_refused_from_its_header(data: bytes) -> No
 
 
 def test_an_upload_within_the_budget_is_assessed() -> None:
-    assert check_upload(forged_jpeg(6_000, 6_000)) == (6_000, 6_000)  # 36 MP: the header alone passes
+    assert open_photo(forged_jpeg(6_000, 6_000), UPLOAD_MAX_PIXELS).size == (6_000, 6_000)  # 36 MP: the header alone passes
     result = assess_photo(predictor(), small_jpeg(640, 480), "tree.jpg")
     assert result.predicted_class in CLASSES
 

@@ -33,7 +33,7 @@ PhotoSource = str | Path | bytes | BinaryIO
 # Anything above this is refused before decoding: a 48 MP phone photo is well under it; a decompression bomb is not.
 MAX_PIXELS = 100_000_000
 # A photo uploaded to the dashboard has a budget of its own, checked from its header before anything is decoded
-# (``load_views(..., max_pixels=UPLOAD_MAX_PIXELS)``, or :func:`check_upload` alone): many people share one
+# (``load_views(..., max_pixels=UPLOAD_MAX_PIXELS)``, through ``open_photo``): many people share one
 # dashboard server, and one of them uploading 100-megapixel files in a loop must not starve the others. Phones save
 # 12 MP by default (up to 50 MP in full-resolution modes: such a photo is refused, with the advice to save a smaller
 # copy). Training ingest keeps MAX_PIXELS.
@@ -145,20 +145,6 @@ def open_photo(source: PhotoSource, max_pixels: int = MAX_PIXELS) -> Image.Image
         image.close()
         raise PhotoError(f"too small: {width}x{height} pixels; a photo needs at least {MIN_SIDE} pixels on its short side")
     return image
-
-
-def check_upload(data: bytes, max_pixels: int = UPLOAD_MAX_PIXELS) -> tuple[int, int]:
-    """The (width, height) of an uploaded photo; raises :class:`PhotoError` when it is not a photo or has more
-    than ``max_pixels`` pixels.
-
-    Reads the header only (Pillow opens lazily and takes the size from it), so a small file whose header claims a
-    huge image is refused in a millisecond without the memory its pixels would take.
-    """
-    image = open_photo(data, max_pixels)
-    try:
-        return image.size
-    finally:
-        image.close()
 
 
 def check_file_size(size: int) -> None:

@@ -42,7 +42,8 @@ class TreeRiskNetwork(nn.Module):
         super().__init__()
         self.body = body
         self.rgb_input = rgb_input
-        self.channels_last = False  # set by the classifier (its channels_last option); not saved: a predictor runs in any layout
+        # Set by the classifier (its channels_last option); not saved: a predictor runs in any layout.
+        self.channels_last = False
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
         self.register_buffer("decision_bias", torch.zeros(num_classes) if num_classes else None)
