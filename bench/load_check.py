@@ -230,18 +230,30 @@ def expected_answers(plan: list[list[Photo]], predictor) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ sessions
+# The answer to the photo named by the argument, once the page has settled: its heading is there, no element is stale
+# (until a rerun has drawn every element, Streamlit keeps the previous answer's elements on screen marked stale, so
+# the new heading can be there while the card below it is still the last photo's) and the app is not running.
+# One predicate polled every ANSWER_POLL_MS costs each browser less than Playwright's locators (role queries,
+# visibility and position checks) with their waits one after another.
+ANSWER_READY = """name => {
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  if (status && status.checkVisibility()) return false;
+  if (document.querySelector('[data-testid="stElementContainer"][data-stale="true"]')) return false;
+  if (![...document.querySelectorAll('h3')].some(h => h.textContent.trim() === name)) return false;
+  const card = document.querySelector('.tr-path');
+  const caption = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .find(c => c.textContent.includes('px photo'));
+  return card && caption ? {card: card.innerText, caption: caption.innerText} : false;
+}"""
+ANSWER_POLL_MS = 30
+
+
 async def assess_once(page, photo: Photo, timeout_ms: float) -> tuple[bool, str]:
     """Upload ``photo`` on the Assess page and wait for its answer; (matched, problem)."""
     await page.locator("input[type=file]").first.set_input_files(str(photo.path))
-    await page.get_by_role("heading", name=photo.name).wait_for(timeout=timeout_ms)
-    card = page.locator(".tr-path").first
-    caption = page.get_by_text("px photo").first
-    await card.wait_for(timeout=timeout_ms)
-    await page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
-    # Until a rerun has drawn every element, Streamlit keeps the previous answer's elements on screen marked stale:
-    # the new heading can be there while the card below it is still the last photo's. Read only a settled page.
-    await page.wait_for_function(STALE_GONE, timeout=timeout_ms)
-    card_text, caption_text = await card.inner_text(), await caption.inner_text()
+    ready = await page.wait_for_function(ANSWER_READY, arg=photo.name, polling=ANSWER_POLL_MS, timeout=timeout_ms)
+    texts = await ready.json_value()
+    card_text, caption_text = texts["card"], texts["caption"]
     found, size = CARD.search(card_text), CAPTION.search(caption_text)
     if not found or not size:
         return False, f"answer not readable: {card_text!r} / {caption_text!r}"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import streamlit as st
 
+from dashboard.parts.shared.progress import still_progress
 from dashboard.parts.shared.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
 from dashboard.parts.assess.style import PHOTO_TYPES, probability_bars, rating_badge
 from dashboard.parts.assess.without_defect import render_without_defect
@@ -29,15 +29,6 @@ from lightning_module.data.imaging import PhotoError, PreparedPhoto
 from lightning_module.evaluation.explain import DEFAULT_EXPLANATION_METHOD, EXPLANATION_METHODS, Explanation, explain
 
 EXAMPLES_DIR = REPO_ROOT / "docs" / "examples"
-# Streamlit's single-file uploader reports a replaced photo as two changes, each rerunning the page: the old file
-# removed, then the new one added once it has been sent (streamlit/streamlit#4877, fixed in 2024 by #8493; the
-# uploader of 1.67 commits the removal before the new upload starts). Drawing the photo-less page in between throws
-# the whole answer away only to draw it again: twice the browser's work, and the page flashes. So when the photo
-# shown a moment ago is gone, the page waits this long for a new one before it draws the empty state; a person who
-# removed the photo sees that state this much later. Over a slow network the new photo can take longer to arrive:
-# then the page runs twice, as without the wait.
-REPLACEMENT_GRACE_S = 0.5
-_SHOWN_UPLOAD = "assess_upload_shown"  # session key: the last run answered an uploaded photo
 
 
 def example_photos() -> list[Path]:
@@ -53,7 +44,7 @@ def example_label(path: Path) -> str:
     return path.stem
 
 
-@st.cache_data(max_entries=16, show_spinner="Assessing the photo…")
+@st.cache_data(max_entries=16, show_spinner=False)  # render_single shows a still message instead
 def _assess(checkpoint: str, mtime: float, digest: str, name: str, _data: bytes) -> PhotoAssessment:
     # Keyed by the photo's digest (not its bytes) so the cache does not hash megabytes on every rerun.
     return assess_photo(cached_predictor(checkpoint, mtime), _data, name, cached_reference(checkpoint, mtime))
@@ -94,27 +85,18 @@ def _photo_source() -> tuple[str, bytes] | None:
     if shot is not None:
         return "camera photo", shot.getvalue()
     if uploaded is not None:
-        st.session_state[_SHOWN_UPLOAD] = True
         return uploaded.name, uploaded.getvalue()
-    if st.session_state.pop(_SHOWN_UPLOAD, False):
-        _wait_for_a_replacement()
     chosen = st.session_state.get("assess_example")
     if chosen and Path(chosen).is_file():
         return Path(chosen).name, Path(chosen).read_bytes()
     return None
 
 
-def _wait_for_a_replacement() -> None:
-    """Give a replacing photo :data:`REPLACEMENT_GRACE_S` to arrive (see there). Streamlit stops a run for a newer
-    one only when the run sends something, so a placeholder is touched while waiting: this run ends as soon as the
-    new photo's run is asked for, before anything on the page has changed."""
-    slot = st.empty()
-    deadline = time.monotonic() + REPLACEMENT_GRACE_S
-    while time.monotonic() < deadline:
-        time.sleep(0.02)
-        slot.empty()
-
-
+# A fragment: a new photo, a chosen example, the explanation method or the heatmap's opacity reruns only this tab,
+# not the page around it (title, model and target choices, the other tab), whose elements every browser would
+# otherwise draw again with each answer. That halves what an answer costs a browser (bench/load_check.py). Streamlit's
+# uploader reports a replaced photo as "removed", then "added" (two reruns); the first now redraws only this tab.
+@st.fragment
 def render_single(choice: CheckpointChoice, impact: str, consequences: str) -> None:
     source = _photo_source()
     if source is None:
@@ -124,7 +106,8 @@ def render_single(choice: CheckpointChoice, impact: str, consequences: str) -> N
     name, data = source
     path, mtime = cache_key(choice.path)
     try:
-        result = _assess(path, mtime, hashlib.sha256(data).hexdigest(), name, data)
+        with still_progress("Assessing the photo…"):
+            result = _assess(path, mtime, hashlib.sha256(data).hexdigest(), name, data)
     except PhotoError as error:
         st.error(f"**{name}** cannot be assessed: {error}.", icon=":material/broken_image:")
         return
@@ -196,8 +179,7 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
         st.markdown("**Take it with you**")
         _report_button(seen, choice, impact, consequences, opacity)  # the report shows the heatmap shown here
         with st.expander("Limitations", icon=":material/info:", expanded=True):
-            for text in LIMITATIONS:
-                st.markdown(f"- {text}")
+            st.markdown("\n".join(f"- {text}" for text in LIMITATIONS))
 
 
 def _heatmap_panel(result: PhotoAssessment, choice: CheckpointChoice) -> tuple[float, PhotoAssessment]:
@@ -228,20 +210,20 @@ def _heatmap_panel(result: PhotoAssessment, choice: CheckpointChoice) -> tuple[f
 
 def _rating_card(rated: risk.RiskAssessment, probabilities: dict[str, float], impact: str, consequences: str) -> None:
     path = rated.path
-    with st.container(border=True):
-        st.markdown('<span class="tr-muted">Risk rating for this target</span>', unsafe_allow_html=True)
-        st.markdown(rating_badge(rated.rating), unsafe_allow_html=True)
+    likely = max(rated.rating_probabilities, key=rated.rating_probabilities.get)
+    with st.container(border=True):  # one element: each Streamlit element costs every browser a React render
         st.markdown(
+            '<span class="tr-muted">Risk rating for this target</span><br>'
+            f'{rating_badge(rated.rating)}'
             f'<p class="tr-path">Most likely class <b>{rated.predicted_class}</b> ({probabilities[rated.predicted_class]:.0%})'
             f' → likelihood of failure <span class="tr-step">{path.likelihood_of_failure}</span>'
             f' × impact <span class="tr-step">{impact}</span> = <span class="tr-step">{path.failure_and_impact}</span>'
-            f' × consequences <span class="tr-step">{consequences}</span> = <b>{path.rating}</b></p>',
+            f' × consequences <span class="tr-step">{consequences}</span> = <b>{path.rating}</b></p>'
+            f'<p class="tr-muted">Counting every class by its probability: {rated.rating_probabilities[path.rating]:.0%} '
+            f'chance of <b>{path.rating}</b>; most probable rating <b>{likely}</b>.</p>'
+            '<p class="tr-muted">A screening aid, not a qualified arborist\'s assessment.</p>',
             unsafe_allow_html=True,
         )
-        likely = max(rated.rating_probabilities, key=rated.rating_probabilities.get)
-        st.markdown(f'<p class="tr-muted">Counting every class by its probability: {rated.rating_probabilities[path.rating]:.0%} '
-                    f'chance of <b>{path.rating}</b>; most probable rating <b>{likely}</b>.</p>', unsafe_allow_html=True)
-        st.caption("A screening aid, not a qualified arborist's assessment.")
 
 
 def _report_button(result: PhotoAssessment, choice: CheckpointChoice, impact: str, consequences: str,
