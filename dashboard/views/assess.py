@@ -14,7 +14,7 @@ if str(_ROOT) not in sys.path:  # also when run on its own (AppTest, `streamlit 
 
 from dashboard.parts.assess.batch import render_batch
 from dashboard.parts.shared.models import BUNDLED_NAME, available_checkpoints, cache_key, cached_predictor, runs_dir
-from dashboard.parts.assess.single import render_single
+from dashboard.parts.assess.single import heatmap_settings, render_single
 from dashboard.parts.assess.style import inject_css
 from lightning_module.assessment import risk
 from lightning_module.models.checkpoints import CheckpointError
@@ -59,8 +59,10 @@ except CheckpointError as error:
 model_column.caption(f"{predictor.backbone} · {predictor.image_size}×{predictor.image_size} px {predictor.color_mode} · "
                      f"classes: {', '.join(predictor.classes)}")
 
+heatmap = heatmap_settings(model_column)
+
 one_tree, many_trees = st.tabs([":material/park: One tree", ":material/forest: Many trees"])
 with one_tree:
-    render_single(choice, impact, consequences)
+    render_single(choice, impact, consequences, heatmap)
 with many_trees:
     render_batch(choice, impact, consequences)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.parts.shared.progress import still_progress
 from dashboard.parts.shared.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
@@ -64,6 +65,29 @@ def _clear_example() -> None:
     st.session_state.pop("assess_example", None)
 
 
+@dataclass(frozen=True)
+class HeatmapSettings:
+    method: str
+    opacity: float
+
+
+def heatmap_settings(where: DeltaGenerator) -> HeatmapSettings:
+    """The one-tree heatmap's method and opacity, drawn in ``where``.
+
+    Outside :func:`render_single`'s fragment on purpose: widgets drawn in it would be mounted again in every browser
+    with every answer (a replaced photo's first run takes the answer away), and these two cost more than the rest of
+    the answer's controls together."""
+    method_column, opacity_column = where.columns([3, 2])
+    names = list(EXPLANATION_METHODS)
+    method = method_column.selectbox(
+        "Heatmap (one tree)", names, index=names.index(DEFAULT_EXPLANATION_METHOD), key="assess_explanation",
+        format_func=lambda name: EXPLANATION_METHODS[name].label,
+        help="How the heatmap of \"where the model looked\" is computed. The default points at drawn defects most "
+             "often on synthetic test scenes (docs/BENCHMARKS.md); occlusion and Integrated Gradients take longer.")
+    opacity = opacity_column.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="assess_opacity")
+    return HeatmapSettings(method, opacity)
+
+
 def _photo_source() -> tuple[str, bytes] | None:
     """The photo to assess: a camera shot, else an upload, else a chosen example."""
     left, right = st.columns([3, 2], gap="large")
@@ -97,7 +121,7 @@ def _photo_source() -> tuple[str, bytes] | None:
 # otherwise draw again with each answer. That halves what an answer costs a browser (bench/load_check.py). Streamlit's
 # uploader reports a replaced photo as "removed", then "added" (two reruns); the first now redraws only this tab.
 @st.fragment
-def render_single(choice: CheckpointChoice, impact: str, consequences: str) -> None:
+def render_single(choice: CheckpointChoice, impact: str, consequences: str, heatmap: HeatmapSettings) -> None:
     source = _photo_source()
     if source is None:
         st.info("Upload a photo, take one with the camera, or pick an example to see the model's rating, where it "
@@ -112,7 +136,7 @@ def render_single(choice: CheckpointChoice, impact: str, consequences: str) -> N
         st.error(f"**{name}** cannot be assessed: {error}.", icon=":material/broken_image:")
         return
     st.divider()
-    _show_result(result, choice, impact, consequences)
+    _show_result(result, choice, impact, consequences, heatmap)
     render_without_defect(name, data, choice, impact, consequences, EXAMPLES_DIR)
 
 
@@ -124,7 +148,8 @@ def _describe_photo(result: PhotoAssessment) -> str:
     return f"{width}×{height} px photo · model used its centre {right - left}×{right - left} px square · model input {model.width}×{model.height} px {mode}"
 
 
-def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str, consequences: str) -> None:
+def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str, consequences: str,
+                 heatmap: HeatmapSettings) -> None:
     st.subheader(result.name, anchor=False)
     st.caption(_describe_photo(result))
     for warning in result.familiarity.warnings:
@@ -143,7 +168,7 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
         st.image(model_view(result.photo, side=360), width="stretch",
                  caption=f"{size}×{size} pixels, {'grayscale' if result.photo.image.mode == 'L' else 'colour'}, enlarged.")
     with third:
-        opacity, seen = _heatmap_panel(result, choice)
+        seen = _heatmap_panel(result, choice, heatmap)
 
     try:
         rated: risk.RiskAssessment | None = result.rating(impact, consequences)
@@ -177,35 +202,28 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
                        "consequences (the expectation over classes).")
     with actions:
         st.markdown("**Take it with you**")
-        _report_button(seen, choice, impact, consequences, opacity)  # the report shows the heatmap shown here
-        with st.expander("Limitations", icon=":material/info:", expanded=True):
-            st.markdown("\n".join(f"- {text}" for text in LIMITATIONS))
+        _report_button(seen, choice, impact, consequences, heatmap.opacity)  # the report shows the heatmap shown here
+        with st.container(border=True):  # always open: a container costs a browser less than an expander
+            st.markdown("**:material/info: Limitations**\n\n" + "\n".join(f"- {text}" for text in LIMITATIONS))
 
 
-def _heatmap_panel(result: PhotoAssessment, choice: CheckpointChoice) -> tuple[float, PhotoAssessment]:
-    """The heatmap by the method the user picks: (its opacity, ``result`` holding that heatmap)."""
+def _heatmap_panel(result: PhotoAssessment, choice: CheckpointChoice, heatmap: HeatmapSettings) -> PhotoAssessment:
+    """The heatmap by the chosen method; returns ``result`` holding that heatmap."""
     st.markdown("**Where the model looked**")
-    picture = st.empty()  # the image first, so the three pictures line up; the controls under it set it
-    names = list(EXPLANATION_METHODS)
-    method = st.selectbox(
-        "Explanation method", names, index=names.index(DEFAULT_EXPLANATION_METHOD), key="assess_explanation",
-        format_func=lambda name: EXPLANATION_METHODS[name].label,
-        help="How the heatmap is computed. The default points at drawn defects most often on synthetic test scenes "
-             "(docs/BENCHMARKS.md); occlusion and Integrated Gradients take longer.")
-    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="assess_opacity")
+    method, opacity = heatmap.method, heatmap.opacity
     explanation = result.explanation
     if explanation is None:
-        picture.caption("No heatmap for this photo.")
-        return opacity, result
+        st.caption("No heatmap for this photo.")
+        return result
     if explanation.method != method:  # the assessment carries the default method's heatmap
         digest = hashlib.sha256(result.photo.image.tobytes()).hexdigest()
         explanation = _explain(*cache_key(choice.path), digest, method, result.photo)
         result = replace(result, explanation=explanation)
     label, summary = EXPLANATION_METHODS[method].label, EXPLANATION_METHODS[method].summary
-    picture.image(overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, opacity), width="stretch",
-                  caption=(f"{label} for “{explanation.class_name}”: {summary}." if not explanation.flat else
-                           f"Flat heatmap ({label}): no region raised the predicted class's score."))
-    return opacity, result
+    st.image(overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, opacity), width="stretch",
+             caption=(f"{label} for “{explanation.class_name}”: {summary}." if not explanation.flat else
+                      f"Flat heatmap ({label}): no region raised the predicted class's score."))
+    return result
 
 
 def _rating_card(rated: risk.RiskAssessment, probabilities: dict[str, float], impact: str, consequences: str) -> None:
