@@ -18,9 +18,9 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-# One photo at a time per session: a single thread answers fastest when sessions, or a training process started
-# from the Train page, share the CPU (two threads waiting on each other cost 10x on a loaded 2-core machine).
-torch.set_num_threads(1)
+from lightning_module.assessment.photo_assessment import DASHBOARD_TORCH_THREADS  # noqa: E402
+
+torch.set_num_threads(DASHBOARD_TORCH_THREADS)  # why: see there
 
 st.set_page_config(page_title="TreeRisk", layout="wide", page_icon="🌳")
 

@@ -16,6 +16,7 @@ from lightning_module.data.imaging import (
     load_square,
     load_upright,
     load_views,
+    load_views_overlapped,
 )
 
 
@@ -190,6 +191,22 @@ def test_one_decode_gives_the_model_input_and_the_display_copy(tmp_path: Path, c
     assert model_input[:4, :4].mean() > 200, "upright: the white block is top-left"
     assert shown.mode == "RGB" and shown.size == load_upright(path, 300).size == (300, 225)
     assert np.abs(np.asarray(shown, float) - np.asarray(load_upright(path, 300), float)).mean() <= 1.0
+
+
+def test_the_overlapped_decode_gives_the_same_views(tmp_path: Path) -> None:
+    """``load_views_overlapped`` (the Assess page's: the display copy made while the model runs) gives exactly what
+    ``load_views`` gives, and leaves a file the caller opened to the caller."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    _marked_photo(1200, 900).save(path, quality=92, exif=exif.tobytes())
+    photo, shown = load_views(path, 64, "rgb", display_side=300)
+    with path.open("rb") as handle:
+        overlapped, pending = load_views_overlapped(handle, 64, "rgb", display_side=300)
+        copy = pending.result(timeout=30)
+        assert not handle.closed, "the caller's file stays the caller's"
+    assert np.array_equal(overlapped.as_array(), photo.as_array()) and overlapped.crop_box == photo.crop_box
+    assert copy.size == shown.size == (225, 300) and np.array_equal(np.asarray(copy), np.asarray(shown))
 
 
 def test_one_decode_refuses_what_the_budget_refuses() -> None:

@@ -205,10 +205,10 @@ def test_uploads_are_never_written_to_disk_whatever_their_name(tmp_path: Path, m
 
             return load_square(data, 32)
 
-        def prepare_views(self, data, display_side, max_pixels):
-            from lightning_module.data.imaging import load_views
+        def prepare_views_overlapped(self, data, display_side, max_pixels):
+            from lightning_module.data.imaging import load_views_overlapped
 
-            return load_views(data, 32, "grayscale", display_side, max_pixels)
+            return load_views_overlapped(data, 32, "grayscale", display_side, max_pixels)
 
         def input_tensor(self, prepared):
             return torch.zeros(1, 1, 32, 32)

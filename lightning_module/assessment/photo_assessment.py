@@ -24,6 +24,10 @@ from lightning_module.data.photo_gps import gps_position
 from lightning_module.evaluation.explain import Explanation, explain
 from lightning_module.evaluation.familiarity import Familiarity, FamiliarityReference, check, read_photo
 
+# The dashboard's torch threads per process (dashboard/app.py sets it): one photo at a time per session answers
+# fastest when sessions, or a training process started from the Train page, share the CPU (two threads waiting on
+# each other cost 10x on a loaded 2-core machine). The display copy's resize runs meanwhile on another core.
+DASHBOARD_TORCH_THREADS = 1
 DISPLAY_SIDE = 720  # the upright photo shown beside the heatmap: a 1/4-scale JPEG decode at phone sizes
 
 
@@ -60,7 +64,8 @@ def assess_photo(
     before anything is decoded, so that one person's huge or forged files cannot starve the dashboard's others.
     The photo is decoded once, for the model's input and the display copy alike.
     """
-    photo, shown = predictor.prepare_views(data, display_side, UPLOAD_MAX_PIXELS)
+    # The display copy is still being made, on the other core, while the model runs (imaging.load_views_overlapped).
+    photo, display_copy = predictor.prepare_views_overlapped(data, display_side, UPLOAD_MAX_PIXELS)
     # One plain forward pass gives the logits and the features the unfamiliar-photo check reads; the explanation
     # takes the logits from it rather than running its own.
     reading = read_photo(predictor, photo)
@@ -74,7 +79,7 @@ def assess_photo(
     return PhotoAssessment(
         name=display_name(name),
         photo=photo,
-        shown=shown,
+        shown=display_copy.result(),
         classes=list(predictor.classes),
         probabilities=np.asarray(probabilities, dtype=np.float64),
         predicted_class=predictor.classes[top],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +15,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lightning_module.data.imaging import MAX_PIXELS, PhotoSource, PreparedPhoto, load_square, load_views
+from lightning_module.data.imaging import (
+    MAX_PIXELS,
+    PhotoSource,
+    PreparedPhoto,
+    load_square,
+    load_views,
+    load_views_overlapped,
+)
 from lightning_module.models.checkpoints import CheckpointError, read_checkpoint
 from lightning_module.models.networks import TreeRiskNetwork, build_network, last_conv_layer
 
@@ -46,6 +54,12 @@ class Predictor:
                       max_pixels: int = MAX_PIXELS) -> tuple[PreparedPhoto, Image.Image]:
         """The model's input and an upright display copy at most ``display_side`` pixels, from one decode."""
         return load_views(source, self.image_size, self.color_mode, display_side, max_pixels)  # type: ignore[arg-type]
+
+    def prepare_views_overlapped(self, source: PhotoSource, display_side: int,
+                                 max_pixels: int = MAX_PIXELS) -> tuple[PreparedPhoto, Future[Image.Image]]:
+        """As :meth:`prepare_views`, with the display copy still being made (``imaging.load_views_overlapped``)."""
+        return load_views_overlapped(source, self.image_size, self.color_mode, display_side,  # type: ignore[arg-type]
+                                     max_pixels)
 
     def input_tensor(self, prepared: PreparedPhoto) -> torch.Tensor:
         """The (1, C, H, W) uint8 tensor the network takes."""
