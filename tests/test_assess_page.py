@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -183,7 +185,9 @@ def test_a_broken_checkpoint_or_a_non_isa_model_is_explained(runs: Path) -> None
 
 
 def _image_captions(at: AppTest) -> list[str]:
-    return [image.caption for element in at.get("image") for image in element.proto.imgs]
+    """The captions under the answer's pictures (one HTML element: dashboard.parts.assess.style.pictures_html)."""
+    bodies = [element.proto.body for element in at.get("html")]
+    return [html.unescape(c) for body in bodies for c in re.findall(r"<figcaption>(.*?)</figcaption>", body)]
 
 
 def test_the_explanation_method_can_be_switched_and_the_heatmap_follows(runs: Path) -> None:

@@ -13,7 +13,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.parts.shared.progress import still_progress
 from dashboard.parts.shared.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
-from dashboard.parts.assess.style import PHOTO_TYPES, probability_bars, rating_badge
+from dashboard.parts.assess.style import PHOTO_TYPES, pictures_html, probability_bars, rating_badge
 from dashboard.parts.assess.without_defect import render_without_defect
 from lightning_module.assessment import risk
 from lightning_module.assessment.photo_assessment import PhotoAssessment, assess_photo
@@ -157,18 +157,7 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
     for note in result.familiarity.notes:
         st.caption(f"ℹ️ {note}")
 
-    first, second, third = st.columns(3, gap="medium")
-    with first:
-        st.markdown("**Your photo**")
-        st.image(outline_crop(result.photo, result.shown), width="stretch",
-                 caption="The framed square is what the model used; the rest is ignored.")
-    with second:
-        st.markdown("**What the model sees**")
-        size = result.photo.image.width
-        st.image(model_view(result.photo, side=360), width="stretch",
-                 caption=f"{size}×{size} pixels, {'grayscale' if result.photo.image.mode == 'L' else 'colour'}, enlarged.")
-    with third:
-        seen = _heatmap_panel(result, choice, heatmap)
+    seen = _pictures(result, choice, heatmap)
 
     try:
         rated: risk.RiskAssessment | None = result.rating(impact, consequences)
@@ -207,22 +196,33 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
             st.markdown("**:material/info: Limitations**\n\n" + "\n".join(f"- {text}" for text in LIMITATIONS))
 
 
-def _heatmap_panel(result: PhotoAssessment, choice: CheckpointChoice, heatmap: HeatmapSettings) -> PhotoAssessment:
-    """The heatmap by the chosen method; returns ``result`` holding that heatmap."""
-    st.markdown("**Where the model looked**")
-    method, opacity = heatmap.method, heatmap.opacity
+def _pictures(result: PhotoAssessment, choice: CheckpointChoice, heatmap: HeatmapSettings) -> PhotoAssessment:
+    """The photo with the model's square, what the model sees and where it looked, side by side, as one element.
+
+    One HTML element with the pictures inline rather than three ``st.image``: each of those is an element with a
+    toolbar and a separate download, and together they were a sixth of what an answer costs a browser
+    (bench/load_check.py). Returns ``result`` holding the heatmap shown (the report shows the same)."""
+    size, mode = result.photo.image.width, "grayscale" if result.photo.image.mode == "L" else "colour"
+    figures = [
+        ("Your photo", outline_crop(result.photo, result.shown), "The framed square is what the model used; the rest "
+         "is ignored.", "The uploaded photo, with the square the model used framed"),
+        ("What the model sees", model_view(result.photo, side=360), f"{size}×{size} pixels, {mode}, enlarged.",
+         "The model's input"),
+    ]
     explanation = result.explanation
-    if explanation is None:
-        st.caption("No heatmap for this photo.")
-        return result
-    if explanation.method != method:  # the assessment carries the default method's heatmap
+    if explanation is not None and explanation.method != heatmap.method:  # the assessment has the default's heatmap
         digest = hashlib.sha256(result.photo.image.tobytes()).hexdigest()
-        explanation = _explain(*cache_key(choice.path), digest, method, result.photo)
+        explanation = _explain(*cache_key(choice.path), digest, heatmap.method, result.photo)
         result = replace(result, explanation=explanation)
-    label, summary = EXPLANATION_METHODS[method].label, EXPLANATION_METHODS[method].summary
-    st.image(overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, opacity), width="stretch",
-             caption=(f"{label} for “{explanation.class_name}”: {summary}." if not explanation.flat else
-                      f"Flat heatmap ({label}): no region raised the predicted class's score."))
+    if explanation is None:
+        heat, caption = None, "No heatmap for this photo."
+    else:
+        label, summary = EXPLANATION_METHODS[heatmap.method].label, EXPLANATION_METHODS[heatmap.method].summary
+        heat = overlay(crop_as_seen(result.photo, result.shown), explanation.heatmap, heatmap.opacity)
+        caption = (f"{label} for “{explanation.class_name}”: {summary}." if not explanation.flat else
+                   f"Flat heatmap ({label}): no region raised the predicted class's score.")
+    figures.append(("Where the model looked", heat, caption, "Heatmap over the model's square"))
+    st.html(pictures_html(figures))
     return result
 
 

@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
+from lightning_module.assessment.pictures import image_uri
 from lightning_module.assessment.report import RATING_COLOURS, matrix_css
 from lightning_module.assessment.risk import RISK_RATINGS
 
@@ -29,6 +31,12 @@ PAGE_CSS = """
 .tr-bar-track{flex:1 1 auto;height:1.55rem;background:#f1f5ee;border-radius:.25rem;overflow:hidden}
 .tr-bar{display:block;height:100%;border-radius:.25rem}
 .tr-bar-value{flex:0 0 3rem;font-size:.9rem;font-variant-numeric:tabular-nums;color:#1d2a22}
+.tr-pictures{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:1.5rem;margin:.2rem 0 .4rem 0}
+@media (max-width:640px){.tr-pictures{grid-template-columns:minmax(0,1fr)}}
+.tr-pictures figure{margin:0}
+.tr-pictures b{display:block;margin-bottom:.5rem;color:#1d2a22}
+.tr-pictures img{display:block;width:100%;height:auto;border-radius:.25rem}
+.tr-pictures figcaption{font-size:.875rem;color:#6b7670;text-align:center;margin-top:.35rem;line-height:1.45}
 """
 
 
@@ -39,6 +47,17 @@ def inject_css() -> None:
 def rating_badge(rating: str) -> str:
     colour = RATING_COLOURS.get(rating, "#607d8b")
     return f'<span class="tr-badge" style="background:{colour}">{rating} risk</span>'
+
+
+def pictures_html(figures: Sequence[tuple[str, Image.Image | None, str, str]]) -> str:
+    """(title, picture or None, caption, alternative text) side by side as one HTML block, the pictures inline."""
+    cells = []
+    for title, picture, caption, alternative in figures:
+        image = (f'<img src="{image_uri(picture, max_side=max(picture.size))}" alt="{html.escape(alternative)}">'
+                 if picture is not None else "")
+        cells.append(f"<figure><b>{html.escape(title)}</b>{image}"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return f'<div class="tr-pictures">{"".join(cells)}</div>'
 
 
 def probability_bars(values: Mapping[str, float], colours: Mapping[str, str], title: str) -> str:
