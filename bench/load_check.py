@@ -21,15 +21,17 @@ picks in the page's model box before its first photo; when the page offers none,
 a temporary runs folder (about a minute). Prints throughput, latency
 percentiles and the number of mismatches; exits 1 on any mismatch or failed answer.
 
-``--still`` stops the pages' CSS animations. Streamlit's spinner, shown while an answer is computed, costs a
-headless Chromium here about 0.1 s of CPU for every second it turns, per page, on the server's machine: in real use
-that is each person's own machine. Measured with 4 seed_cnn sessions: 3.0 answers/s with ``--still``, 2.5 without.
+``--still`` stops the pages' CSS animations (a check of what animations cost; the Assess page itself no longer
+turns a spinner while an answer is computed: ``dashboard.parts.shared.progress``).
 
 The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 answers/s and a p95 of at most
-1.5 s. On this project's 2-core machine it is met with ``--model seed_cnn``. The default model (EfficientNet-Lite0,
-whose explanation is a 16-sample SmoothGrad) costs the server about 420 ms of CPU an answer and the browsers about
-560 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out of reach while the browsers share
-the server's machine, as they never do in real use.
+1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in every run of 2026-12-02 after the
+page's last changes (4.1–4.5 answers/s, p95 1.26–1.34 s); but the same code's throughput has moved by up to a
+third between runs an hour apart on this machine (docs/RELIABILITY.md, "Load"), so a slow hour can put it under 4.
+The default model
+(EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 600 ms of CPU an answer and
+the browsers about 550 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out of reach while
+the browsers share the server's machine, as they never do in real use.
 
 ``--hostile`` then runs the same sessions again (new photos) beside one more session that uploads forged
 100-megapixel files in a loop (a few-kB PNG that really decodes to 100 MP, and a JPEG whose header claims it),
