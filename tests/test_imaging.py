@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +249,21 @@ def test_every_photo_format_opens_in_a_fresh_process(tmp_path: Path) -> None:
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("(16, 16)") == len(written)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_the_overlapped_decode_works_in_a_forked_child(tmp_path: Path) -> None:
+    """A process forked after the parent used ``load_views`` (whose display copies are made on a thread pool) gets
+    its views too, instead of waiting forever on the parent's threads, which a child does not have."""
+    path = tmp_path / "photo.jpg"
+    _marked_photo(400, 300).save(path)
+    load_views(path, 32, "rgb", display_side=100)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when the views come back within the time limit
+        try:
+            _, pending = load_views_overlapped(path, 32, "rgb", display_side=100)
+            os._exit(0 if pending.result(timeout=20).size == (100, 75) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -233,11 +233,13 @@ def load_views_overlapped(
         image.close()
         raise
     assert whole is not None
-    return photo, _display_threads().submit(_display_copy_then_close, whole, display_side, orientation, image)
+    threads = _display_threads(os.getpid())
+    return photo, threads.submit(_display_copy_then_close, whole, display_side, orientation, image)
 
 
 @functools.cache
-def _display_threads() -> ThreadPoolExecutor:
+def _display_threads(pid: int) -> ThreadPoolExecutor:
+    # One pool per process: a pool inherited through fork() has no threads in the child and would never run a task.
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="display-copy")
 
 
