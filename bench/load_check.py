@@ -26,7 +26,7 @@ turns a spinner while an answer is computed: ``dashboard.parts.shared.progress``
 
 The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 answers/s and a p95 of at most
 1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in every run of 2026-12-02 after the
-page's last changes (4.1–4.5 answers/s, p95 1.26–1.34 s); but the same code's throughput has moved by up to a
+page's last changes (4.1–5.2 answers/s, p95 1.05–1.34 s); but the same code's throughput has moved by up to a
 third between runs an hour apart on this machine (docs/RELIABILITY.md, "Load"), so a slow hour can put it under 4.
 The default model
 (EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 600 ms of CPU an answer and
