@@ -28,10 +28,9 @@ The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 an
 1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in every run of 2026-12-02 after the
 page's last changes (4.1–5.2 answers/s, p95 1.05–1.34 s); but the same code's throughput has moved by up to a
 third between runs an hour apart on this machine (docs/RELIABILITY.md, "Load"), so a slow hour can put it under 4.
-The default model
-(EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 600 ms of CPU an answer and
-the browsers about 550 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out of reach while
-the browsers share the server's machine, as they never do in real use.
+The default model (EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 600 ms of
+CPU an answer and the browsers about 550 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out
+of reach while the browsers share the server's machine, as they never do in real use.
 
 ``--hostile`` then runs the same sessions again (new photos) beside one more session that uploads forged
 100-megapixel files in a loop (a few-kB PNG that really decodes to 100 MP, and a JPEG whose header claims it),

@@ -186,7 +186,16 @@ def load_square(source: PhotoSource, size: int, color_mode: ColorMode = "graysca
     decoded at a reduced DCT scale that still leaves at least twice the target resolution, which is several
     times faster than a full decode and differs from it by well under one grey level on average.
     """
-    photo, _ = _load(source, size, color_mode, None, MAX_PIXELS)
+    _check_sizes(size, None)
+    image = open_photo(source, MAX_PIXELS)
+    try:
+        photo, _, _ = _decode(image, size, color_mode, None)
+    except PhotoError:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever a hostile file makes a decoder raise, it is a bad file
+        raise PhotoError(_decode_failure(error)) from None
+    finally:
+        image.close()
     return photo
 
 
@@ -218,7 +227,8 @@ def load_views_overlapped(
 ) -> tuple[PreparedPhoto, Future[Image.Image]]:
     """As :func:`load_views`, but the display copy is still being made when this returns (its resize runs in a
     thread of its own, Pillow releasing the GIL): a caller can run the model meanwhile, on the other core. The Assess
-    page's answer is about 5 ms sooner so. ``result()`` gives the copy (or raises :class:`PhotoError`)."""
+    page's answer is about 5 ms sooner so, with the dashboard's one torch thread. ``result()`` gives the copy (or
+    raises :class:`PhotoError`)."""
     _check_sizes(size, display_side)
     image = open_photo(source, max_pixels)
     try:
@@ -226,7 +236,7 @@ def load_views_overlapped(
     except PhotoError:
         image.close()
         raise
-    except Exception as error:  # noqa: BLE001 - as in _load
+    except Exception as error:  # noqa: BLE001 - as in load_square
         image.close()
         raise PhotoError(_decode_failure(error)) from None
     except BaseException:
@@ -246,7 +256,7 @@ def _display_threads(pid: int) -> ThreadPoolExecutor:
 def _display_copy_then_close(whole: Image.Image, max_side: int, orientation: int, image: Image.Image) -> Image.Image:
     try:  # ``whole`` can be ``image`` itself, so the file is closed only when the copy is made
         return _display_copy(whole, max_side, orientation)
-    except Exception as error:  # noqa: BLE001 - as in _load: a failure on a hostile file is a bad file
+    except Exception as error:  # noqa: BLE001 - as in load_square: a failure on a hostile file is a bad file
         raise PhotoError(_decode_failure(error)) from None
     finally:
         image.close()
@@ -259,20 +269,6 @@ def _check_sizes(size: int, display_side: int | None) -> None:
         raise ValueError(f"display side must be at least 1 pixel, got {display_side}")
 
 
-def _load(source: PhotoSource, size: int, color_mode: ColorMode, display_side: int | None,
-          max_pixels: int) -> tuple[PreparedPhoto, Image.Image | None]:
-    _check_sizes(size, display_side)
-    image = open_photo(source, max_pixels)
-    try:
-        return _prepare(image, size, color_mode, display_side)
-    except PhotoError:
-        raise
-    except Exception as error:  # noqa: BLE001 - whatever a hostile file makes a decoder raise, it is a bad file
-        raise PhotoError(_decode_failure(error)) from None
-    finally:
-        image.close()
-
-
 def _decode_failure(error: Exception) -> str:
     if isinstance(error, MemoryError):
         return "too large to decode in the memory available"
@@ -282,15 +278,6 @@ def _decode_failure(error: Exception) -> str:
     if "truncated" in message or isinstance(error, EOFError):
         return "truncated or incomplete image data (the file was cut short)"
     return f"corrupt image data ({message or type(error).__name__})"
-
-
-def _prepare(image: Image.Image, size: int, color_mode: ColorMode,
-             display_side: int | None = None) -> tuple[PreparedPhoto, Image.Image | None]:
-    """Decode ``image`` once; the model's square and, when ``display_side`` is given, the upright display copy."""
-    photo, whole, orientation = _decode(image, size, color_mode, display_side)
-    if whole is None or display_side is None:
-        return photo, None
-    return photo, _display_copy(whole, display_side, orientation)
 
 
 def _decode(image: Image.Image, size: int, color_mode: ColorMode,
@@ -437,7 +424,7 @@ def load_upright(source: PhotoSource, max_side: int = 1600) -> Image.Image:
             image.draft("RGB", (max_side, max_side))
             image.decodermaxblock = JPEG_READ_BLOCK
         image.load()
-        orientation = _exif_orientation(image)  # after load(): see _prepare
+        orientation = _exif_orientation(image)  # after load(): see _decode
         return _display_copy(_to_8bit(image, []), max_side, orientation)
     except PhotoError:
         raise

@@ -74,9 +74,9 @@ class HeatmapSettings:
 def heatmap_settings(where: DeltaGenerator) -> HeatmapSettings:
     """The one-tree heatmap's method and opacity, drawn in ``where``.
 
-    Outside :func:`render_single`'s fragment on purpose: widgets drawn in it would be mounted again in every browser
-    with every answer (a replaced photo's first run takes the answer away), and these two cost more than the rest of
-    the answer's controls together."""
+    Outside :func:`render_single`'s fragment on purpose: widgets drawn in it are mounted again in every browser with
+    every answer (a replaced photo's first run takes the answer away); moving these two out took 7 % off what an
+    answer costs a browser."""
     method_column, opacity_column = where.columns([3, 2])
     names = list(EXPLANATION_METHODS)
     method = method_column.selectbox(
@@ -116,10 +116,11 @@ def _photo_source() -> tuple[str, bytes] | None:
     return None
 
 
-# A fragment: a new photo, a chosen example, the explanation method or the heatmap's opacity reruns only this tab,
-# not the page around it (title, model and target choices, the other tab), whose elements every browser would
-# otherwise draw again with each answer. That halves what an answer costs a browser (bench/load_check.py). Streamlit's
-# uploader reports a replaced photo as "removed", then "added" (two reruns); the first now redraws only this tab.
+# A fragment: a new photo, a chosen example or the camera reruns only this tab, not the page around it (title, the
+# settings box, the other tab), whose elements every browser would otherwise draw again with each answer: a fifth
+# less of what an answer costs a browser (docs/RELIABILITY.md, "Load"). Streamlit's uploader reports a replaced photo
+# as "removed", then "added" (two reruns); the first now redraws only this tab. The settings box's choices rerun
+# the whole page, this tab with them.
 @st.fragment
 def render_single(choice: CheckpointChoice, impact: str, consequences: str, heatmap: HeatmapSettings) -> None:
     source = _photo_source()
