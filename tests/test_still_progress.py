@@ -1,4 +1,4 @@
-"""The Assess page's still progress message: shown for a slow block only, and gone once the block ends."""
+"""The Assess page's still progress message: nothing for a quick block, and nothing left behind by a slow one."""
 
 from __future__ import annotations
 
