@@ -66,7 +66,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 STALE_GONE = "!document.querySelector('[data-testid=\"stElementContainer\"][data-stale=\"true\"]')"
-# Stops the pages' CSS animations (Streamlit's spinner while an answer is computed), for --still.
+# Stops the pages' CSS animations and transitions, for --still (what they cost the browsers).
 NO_ANIMATIONS = """document.addEventListener('DOMContentLoaded', () => {
   const style = document.createElement('style');
   style.textContent = '*, *::before, *::after { animation: none !important; transition: none !important; }';
