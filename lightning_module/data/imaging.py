@@ -11,15 +11,17 @@ from __future__ import annotations
 import functools
 import importlib
 import io
-import os
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from lightning_module.threads import process_pool
 
 try:  # HEIC/HEIF from phones, when the optional package is present.
     from pillow_heif import register_heif_opener
@@ -231,35 +233,41 @@ def load_views_overlapped(
     raises :class:`PhotoError`)."""
     _check_sizes(size, display_side)
     image = open_photo(source, max_pixels)
+    started: list[Future[Image.Image]] = []
+
+    def start_display_copy(whole: Image.Image, orientation: int) -> None:
+        # Before the model's square is cut: the copy then runs beside that and the caller's first forward pass,
+        # not beside the explanation, whose halves already keep both cores busy.
+        started.append(process_pool("display-copy").submit(_display_copy_checked, whole, display_side, orientation))
+
     try:
-        photo, whole, orientation = _decode(image, size, color_mode, display_side)
+        photo, _, _ = _decode(image, size, color_mode, display_side, start_display_copy)
     except PhotoError:
-        image.close()
+        _close_when_done(image, started)
         raise
     except Exception as error:  # noqa: BLE001 - as in load_square
-        image.close()
+        _close_when_done(image, started)
         raise PhotoError(_decode_failure(error)) from None
     except BaseException:
-        image.close()
+        _close_when_done(image, started)
         raise
-    assert whole is not None
-    threads = _display_threads(os.getpid())
-    return photo, threads.submit(_display_copy_then_close, whole, display_side, orientation, image)
+    _close_when_done(image, started)
+    return photo, started[0]
 
 
-@functools.cache
-def _display_threads(pid: int) -> ThreadPoolExecutor:
-    # One pool per process: a pool inherited through fork() has no threads in the child and would never run a task.
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="display-copy")
+def _close_when_done(image: Image.Image, started: list[Future[Image.Image]]) -> None:
+    """Close ``image`` once the display copy started from its pixels (if any) is made: it may be reading them."""
+    if started:
+        started[0].add_done_callback(lambda _: image.close())
+    else:
+        image.close()
 
 
-def _display_copy_then_close(whole: Image.Image, max_side: int, orientation: int, image: Image.Image) -> Image.Image:
-    try:  # ``whole`` can be ``image`` itself, so the file is closed only when the copy is made
+def _display_copy_checked(whole: Image.Image, max_side: int, orientation: int) -> Image.Image:
+    try:
         return _display_copy(whole, max_side, orientation)
     except Exception as error:  # noqa: BLE001 - as in load_square: a failure on a hostile file is a bad file
         raise PhotoError(_decode_failure(error)) from None
-    finally:
-        image.close()
 
 
 def _check_sizes(size: int, display_side: int | None) -> None:
@@ -280,10 +288,12 @@ def _decode_failure(error: Exception) -> str:
     return f"corrupt image data ({message or type(error).__name__})"
 
 
-def _decode(image: Image.Image, size: int, color_mode: ColorMode,
-            display_side: int | None) -> tuple[PreparedPhoto, Image.Image | None, int]:
+def _decode(image: Image.Image, size: int, color_mode: ColorMode, display_side: int | None,
+            on_whole: Callable[[Image.Image, int], None] | None = None,
+            ) -> tuple[PreparedPhoto, Image.Image | None, int]:
     """Decode ``image`` once: the model's square, and when ``display_side`` is given the whole 8-bit picture to
-    make the display copy from (not yet upright); the EXIF orientation."""
+    make the display copy from (not yet upright); the EXIF orientation. ``on_whole(whole, orientation)`` is called
+    as soon as that picture is decoded, before the square is cut from it."""
     notes: list[str] = []
     if getattr(image, "is_animated", False):
         notes.append(f"animated image with {image.n_frames} frames: the first frame was used")
@@ -310,6 +320,8 @@ def _decode(image: Image.Image, size: int, color_mode: ColorMode,
         square = _to_8bit(image, notes, centre_square_box(*image.size))
     else:
         whole = _to_8bit(image, notes)
+        if on_whole is not None:
+            on_whole(whole, orientation)
         square = whole.crop(centre_square_box(*whole.size))
         if color_mode == "grayscale":  # grey before resizing, as load_square decodes it: a third of the resize's work
             square = square.convert("L")

@@ -17,6 +17,7 @@ assessment layer, ``lightning_module.assessment.pictures``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 
@@ -87,7 +88,10 @@ def explain(
     # Gradients are needed even when the caller predicts under inference_mode; the input is made inside, so it is
     # an ordinary tensor that autograd may use. Floats in [0, 1] are what the network takes besides uint8, and
     # what the per-pixel methods need to take gradients with respect to.
-    with _HOOK_LOCK, network_lock(predictor), torch.inference_mode(False), torch.enable_grad(), out_of_place(network):
+    # Only methods that hook the network's layers need its activations out of place; the others run on its
+    # gradient copy (explain_methods), made from the network as it is, in-place activations and all.
+    activations = out_of_place(network) if chosen.hooks else contextlib.nullcontext()
+    with _HOOK_LOCK, network_lock(predictor), torch.inference_mode(False), torch.enable_grad(), activations:
         network.eval()
         inputs = predictor.input_tensor(photo).float().div_(255.0).requires_grad_()
         if logits is None:

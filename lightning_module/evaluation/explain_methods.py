@@ -7,8 +7,11 @@ and the name of the layer it explains (``"input"`` for per-pixel methods). For G
 is *for* the class (what lowers its score is cut at zero); the per-pixel gradient methods give the magnitude of a
 pixel's influence on the score, either way, blurred a little, because their signs flip from pixel to pixel.
 Scaling to [0, 1] and the "flat" verdict belong to the caller, :func:`lightning_module.evaluation.explain.explain`,
-so every method is judged alike. Methods put captum's hooks on the shared network: the caller holds the lock and
-switches in-place activations off (:func:`out_of_place`) for the call.
+so every method is judged alike. Methods marked ``hooks`` put captum's hooks on the shared network: the caller holds
+the lock and switches in-place activations off (:func:`out_of_place`) for the call. The others (occlusion and the
+per-pixel gradient methods) need only the network's output and input gradient, and run on its
+:func:`~lightning_module.evaluation.gradient_network.gradient_network` copy (batch norms folded, activations in
+place): the same function at about half the cost.
 
 Why several: Grad-CAM at the last convolution costs one backward pass but is coarse (the bundled seed_cnn's last
 map is 6x6 for a 108-px input, so its peak can only say which sixth of the crop), and on the synthetic pointing
@@ -28,6 +31,7 @@ only part of the channels, so their stages are whole blocks, as in the Grad-CAM 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -37,7 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_module.evaluation.gradient_network import gradient_network
 from lightning_module.evaluation.predictor import Predictor
+from lightning_module.threads import process_pool
 
 # Concatenating backbones: explain whole blocks, coarsest first (the first is Grad-CAM's "last layer").
 _BLOCK_STAGES: dict[str, tuple[str, ...]] = {
@@ -61,6 +67,8 @@ IG_STEPS = 16
 # SmoothGrad: 16 noisy copies, noise 15 % of the [0, 1] range (the SmoothGrad paper's 10-20 %).
 SMOOTHGRAD_SAMPLES = 16
 SMOOTHGRAD_NOISE = 0.15
+# SmoothGrad's noisy copies are split into at most this many parts run at once, on cores torch leaves idle.
+MAX_PARTS = 4
 
 Attribute = Callable[[Predictor, torch.Tensor, int], tuple[torch.Tensor, str]]
 
@@ -73,6 +81,7 @@ class ExplanationMethod:
     label: str  # short, for a selectbox and a caption ("Occlusion")
     summary: str  # one sentence a user can read: what red means for this method
     attribute: Attribute
+    hooks: bool = False  # puts hooks on the network's layers (needs its activations out of place for the call)
 
 
 # ---------------------------------------------------------------------------------------------------------- layers
@@ -199,7 +208,7 @@ def _occlusion(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple
     channels, side = inputs.shape[1], inputs.shape[-1]
     window = max(2, round(side * OCCLUSION_WINDOW_SHARE))
     stride = max(1, window // 2)
-    attribution = Occlusion(predictor.network).attribute(
+    attribution = Occlusion(gradient_network(predictor.network)).attribute(
         inputs, sliding_window_shapes=(channels, window, window), strides=(channels, stride, stride),
         baselines=_mean_colour(inputs), target=target, perturbations_per_eval=OCCLUSION_BATCH,
     )
@@ -210,7 +219,7 @@ def _occlusion(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple
 def _integrated_gradients(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple[torch.Tensor, str]:
     from captum.attr import IntegratedGradients
 
-    attribution = IntegratedGradients(predictor.network).attribute(
+    attribution = IntegratedGradients(gradient_network(predictor.network)).attribute(
         inputs, baselines=_mean_colour(inputs), target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS
     )
     return _magnitude(attribution), "input"
@@ -219,33 +228,51 @@ def _integrated_gradients(predictor: Predictor, inputs: torch.Tensor, target: in
 def _saliency(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple[torch.Tensor, str]:
     from captum.attr import Saliency
 
-    return _magnitude(Saliency(predictor.network).attribute(inputs, target=target)), "input"
+    return _magnitude(Saliency(gradient_network(predictor.network)).attribute(inputs, target=target)), "input"
 
 
 def _smoothgrad(predictor: Predictor, inputs: torch.Tensor, target: int) -> tuple[torch.Tensor, str]:
-    from captum.attr import NoiseTunnel, Saliency
+    from captum.attr import Saliency
 
-    # A fixed noise seed, without touching the caller's random state: the same photo always gets the same heatmap.
+    network = gradient_network(predictor.network)
+    # The noise captum's NoiseTunnel draws for the same seed (tests/test_explain_methods.py checks the heatmap is
+    # NoiseTunnel's), from a fixed seed without touching the caller's random state: the same photo always gets the
+    # same heatmap. NoiseTunnel runs its batches one after another; here the noisy copies are split over the cores
+    # torch leaves idle (the dashboard runs torch on one thread), which takes a third off the Assess page's wait.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        attribution = NoiseTunnel(Saliency(predictor.network)).attribute(
-            inputs, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES, nt_samples_batch_size=SMOOTHGRAD_SAMPLES,
-            stdevs=SMOOTHGRAD_NOISE, target=target,
-        )
-    return _magnitude(attribution), "input"
+        noise = torch.normal(0.0, SMOOTHGRAD_NOISE, size=(SMOOTHGRAD_SAMPLES, *inputs.shape[1:]))
+    noisy = inputs.detach() + noise.to(inputs.device)
+
+    def gradient_sum(part: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():  # grad mode is per thread
+            return Saliency(network).attribute(part.requires_grad_(), target=target).sum(dim=0, keepdim=True)
+
+    parts = noisy.chunk(_idle_cores(inputs))
+    sums = [gradient_sum(parts[0])] if len(parts) == 1 else list(process_pool("explain").map(gradient_sum, parts))
+    return _magnitude(torch.stack(sums).sum(dim=0) / SMOOTHGRAD_SAMPLES), "input"
+
+
+def _idle_cores(inputs: torch.Tensor) -> int:
+    """How many parts to split a CPU batch into: the cores torch's own threads leave idle (up to 4; 1 on a GPU)."""
+    if inputs.device.type != "cpu":
+        return 1
+    return max(1, min(MAX_PARTS, (os.cpu_count() or 1) // max(1, torch.get_num_threads())))
 
 
 _METHODS = (
     ExplanationMethod("gradcam", "Grad-CAM, last layer",
                       "red marks the regions whose features raised the score most, at the network's coarsest layer",
-                      _gradcam(0)),
+                      _gradcam(0), hooks=True),
     ExplanationMethod("gradcam_middle", "Grad-CAM, middle layer",
-                      "Grad-CAM one resolution stage earlier: finer regions, less abstract features", _gradcam(1)),
+                      "Grad-CAM one resolution stage earlier: finer regions, less abstract features", _gradcam(1),
+                      hooks=True),
     ExplanationMethod("gradcam_early", "Grad-CAM, early layer",
-                      "Grad-CAM two resolution stages earlier: finer still, closer to edges and texture", _gradcam(2)),
+                      "Grad-CAM two resolution stages earlier: finer still, closer to edges and texture", _gradcam(2),
+                      hooks=True),
     ExplanationMethod("guided_gradcam", "Guided Grad-CAM",
                       "last-layer Grad-CAM sharpened by guided backpropagation to the pixels inside it",
-                      _guided_gradcam),
+                      _guided_gradcam, hooks=True),
     ExplanationMethod("occlusion", "Occlusion",
                       "red marks the patches whose hiding lowered the score most", _occlusion),
     ExplanationMethod("integrated_gradients", "Integrated Gradients",
