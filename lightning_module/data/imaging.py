@@ -228,9 +228,10 @@ def load_views_overlapped(
     max_pixels: int = MAX_PIXELS,
 ) -> tuple[PreparedPhoto, Future[Image.Image]]:
     """As :func:`load_views`, but the display copy is still being made when this returns (its resize runs in a
-    thread of its own, Pillow releasing the GIL): a caller can run the model meanwhile, on the other core. The Assess
-    page's answer is about 5 ms sooner so, with the dashboard's one torch thread. ``result()`` gives the copy (or
-    raises :class:`PhotoError`)."""
+    thread of its own, Pillow releasing the GIL): a caller can run the model meanwhile, on the other core. The copy
+    starts as soon as the photo is decoded, so it runs beside the cutting of the model's square and the caller's
+    first forward pass. ``result()`` gives the copy (or raises :class:`PhotoError`); the photo's file is closed
+    once both are made."""
     _check_sizes(size, display_side)
     image = open_photo(source, max_pixels)
     started: list[Future[Image.Image]] = []
