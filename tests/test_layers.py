@@ -25,6 +25,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 LAYERS: dict[str, int] = {
     "files": 0,  # generic helpers: atomic writes, locks, process liveness
     "processes": 0,  # starting, stopping and reaping background processes; imports only files
+    "threads": 0,  # per-process thread pools for work beside the caller (imports nothing from the package)
     "synthetic": 1,
     "data": 2,
     "models": 3,
