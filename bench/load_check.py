@@ -25,9 +25,10 @@ percentiles and the number of mismatches; exits 1 on any mismatch or failed answ
 turns a spinner while an answer is computed: ``dashboard.parts.shared.progress``).
 
 The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 answers/s and a p95 of at most
-1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in every run of 2026-12-02 after the
-page's last changes (4.1–5.2 answers/s, p95 1.05–1.34 s); but the same code's throughput has moved by up to a
-third between runs an hour apart on this machine (docs/RELIABILITY.md, "Load"), so a slow hour can put it under 4.
+1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in four runs of 2026-12-02 (4.1–5.2
+answers/s, p95 1.05–1.34 s) and missed in five runs of a slower hour the same night (3.65–3.97 answers/s, p95
+1.41–1.49 s): the same code's throughput moves by up to a third between hours on this machine (docs/RELIABILITY.md,
+"Load"), and the browsers, not the server, spend four fifths of an answer's CPU here.
 The default model (EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 600 ms of
 CPU an answer and the browsers about 550 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out
 of reach while the browsers share the server's machine, as they never do in real use.
