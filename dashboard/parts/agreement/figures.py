@@ -53,12 +53,17 @@ def rater_figures(report: AgreementReport) -> None:
 def model_figures(raters: AgreementReport, model: AgreementReport) -> None:
     """The model against each rater, beside the raters against each other."""
     beside = st.columns(4)
-    beside[0].metric("Raters with each other: mean κ", _value(mean_kappa(raters)), border=True)
-    beside[1].metric("The model with the raters: mean κ", _value(mean_kappa(model)), border=True,
+    # Short labels (a quarter of the page is about 28 characters wide); the help says it in full.
+    beside[0].metric("Raters: mean κ", _value(mean_kappa(raters)), border=True,
+                     help="Cohen's κ of the raters with each other, the mean over pairs of raters.")
+    beside[1].metric("Model–raters: mean κ", _value(mean_kappa(model)), border=True,
+                     help="Cohen's κ of the model with each rater, the mean over the raters.",
                      delta=None if mean_kappa(model) is None or mean_kappa(raters) is None
                      else f"{mean_kappa(model) - mean_kappa(raters):+.2f} vs raters")
-    beside[2].metric("Raters with each other: mean weighted κ", _value(mean_kappa(raters, True)), border=True)
-    beside[3].metric("The model with the raters: mean weighted κ", _value(mean_kappa(model, True)), border=True)
+    beside[2].metric("Raters: weighted κ", _value(mean_kappa(raters, True)), border=True,
+                     help="Weighted κ of the raters with each other, the mean over pairs of raters.")
+    beside[3].metric("Model–raters: weighted κ", _value(mean_kappa(model, True)), border=True,
+                     help="Weighted κ of the model with each rater, the mean over the raters.")
     st.dataframe(pair_table(model.pairs), hide_index=True, column_config=NUMBER, key="agreement_model_pairs")
     if model.group is not None and raters.group is not None:
         st.caption(f"Fleiss' κ of the raters alone: {raters.group.kappa.text()}; with the model as one more rater "
