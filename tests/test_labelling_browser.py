@@ -4,7 +4,8 @@ and PostgreSQL hold the same ratings afterwards: every rating the page confirmed
 Each backend gets the same key presses. The dashboard is started on SQLite (the data folder) and then on a throwaway
 PostgreSQL (``TREERISK_DB``). Ann and Bob sign in in two browser contexts (two sessions) and press class keys. Each
 press is confirmed by the page's progress count. Then one more key is pressed, and the dashboard's whole process
-group is killed with SIGKILL at once.
+group is killed with SIGKILL at once. Before rating, every defect a rater may tick is checked to be on screen (the
+pills once sat in one row that scrolled sideways and showed three and a half of ten).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from postgres_server import Unavailable, fresh_database, postgres_server  # noqa
 from dashboard.serve import running_dashboard  # noqa: E402
 from lightning_module.labelling.database import database_url, open_database  # noqa: E402
 from lightning_module.labelling.ratings import CLASS_LABELS, photo_sets, ratings_of  # noqa: E402
+from lightning_module.synthetic.defects import DEFECT_LABELS  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 KEYS = {"Ann": "1213121", "Bob": "2342312"}  # the class keys each rater presses, in turn
@@ -60,6 +62,19 @@ def _sign_in(page, url: str, name: str) -> None:
     _wait_progress(page, 0)
 
 
+# Each defect pill's box against the box of the row that holds them: a pill scrolled or cut out of view is not inside.
+PILLS_OUT_OF_VIEW = """labels => {
+  const group = [...document.querySelectorAll('[data-testid="stButtonGroup"]')]
+    .find(g => labels.every(l => g.innerText.includes(l)));
+  if (!group) return ['no group holds every defect'];
+  const box = group.getBoundingClientRect();
+  return [...group.querySelectorAll('button')].filter(b => {
+    const r = b.getBoundingClientRect();
+    return r.width === 0 || r.left < box.left - 1 || r.right > box.right + 1;
+  }).map(b => b.innerText);
+}"""
+
+
 def _rate_and_kill(env: dict[str, str], log: Path) -> dict[str, list[str]]:
     """Both raters press their keys; returns the labels each page confirmed, in order, after killing the dashboard."""
     from playwright.sync_api import sync_playwright
@@ -73,6 +88,7 @@ def _rate_and_kill(env: dict[str, str], log: Path) -> dict[str, list[str]]:
         pages = {name: browser.new_context().new_page() for name in KEYS}
         for name, page in pages.items():
             _sign_in(page, app.url, name)
+        assert pages["Ann"].evaluate(PILLS_OUT_OF_VIEW, list(DEFECT_LABELS.values())) == []
         for turn in range(len(KEYS["Ann"])):
             for name, page in pages.items():
                 page.locator("h1").first.click()  # focus on the page, not in a field, so the key reaches the button

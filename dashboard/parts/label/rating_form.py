@@ -49,8 +49,10 @@ def rating_form(db: LabelDatabase, rater: Rater, photo: Photo, number: int, tota
     with form:
         if own is not None:
             st.info(f"You rated this photo **{own.label}** before; rating it again replaces that.", icon=":material/edit:")
+        # wrap=True: in a column Streamlit keeps pills on one row that scrolls sideways, which showed three and a half
+        # of the ten defects with nothing to say the rest were there.
         st.pills("Defects you see (optional)", list(DEFECTS), format_func=DEFECT_LABELS.get, selection_mode="multi",
-                 key=f"labelling_defects_{photo.id}", default=list(own.defects) if own else None)
+                 key=f"labelling_defects_{photo.id}", default=list(own.defects) if own else None, wrap=True)
         st.segmented_control("How sure are you?", list(CONFIDENCE_LEVELS), format_func=CONFIDENCE_LEVELS.get,
                              default=own.confidence if own and own.confidence else 2,
                              key=f"labelling_confidence_{photo.id}")
