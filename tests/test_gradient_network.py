@@ -81,6 +81,14 @@ def test_the_copy_is_remade_when_the_weights_change_or_move() -> None:
     assert gradient_network(network) is not second
 
 
+def test_a_copy_first_asked_for_under_inference_mode_still_takes_gradients() -> None:
+    network = _trained_looking("seed_cnn", "grayscale")
+    with torch.inference_mode():  # the batch paths predict under inference mode
+        copy = gradient_network(network)
+    inputs = torch.rand(2, 1, SIZE, SIZE)
+    torch.testing.assert_close(_input_gradient(copy, inputs), _input_gradient(network, inputs), rtol=1e-3, atol=1e-6)
+
+
 def test_folding_leaves_a_shared_convolution_and_a_branching_output_alone() -> None:
     class Shared(nn.Module):
         def __init__(self) -> None:

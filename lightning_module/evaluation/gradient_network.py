@@ -86,14 +86,20 @@ def gradient_network(network: nn.Module) -> nn.Module:
         if cached is not None and cached[0] == versions:
             return cached[1]
         body_name = "body" if isinstance(getattr(network, "body", None), nn.Module) else None
-        try:
-            if body_name is None:
-                made = fold_batch_norms(network)
-            else:
-                made = copy.deepcopy(network)
-                setattr(made, body_name, fold_batch_norms(getattr(network, body_name)))
-        except Exception:  # not traceable: the copy still runs its activations in place
-            made = copy.deepcopy(network)
+        # Copies made under inference mode would be inference tensors, which autograd cannot take gradients through.
+        with torch.inference_mode(False):
+            made = _copy(network, body_name)
         made.eval().requires_grad_(False)
         _COPIES[network] = (versions, made)
         return made
+
+
+def _copy(network: nn.Module, body_name: str | None) -> nn.Module:
+    try:
+        if body_name is None:
+            return fold_batch_norms(network)
+        made = copy.deepcopy(network)
+        setattr(made, body_name, fold_batch_norms(getattr(network, body_name)))
+        return made
+    except Exception:  # not traceable: the copy still runs its activations in place
+        return copy.deepcopy(network)
