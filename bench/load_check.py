@@ -25,7 +25,7 @@ percentiles and the number of mismatches; exits 1 on any mismatch or failed answ
 turns a spinner while an answer is computed: ``dashboard.parts.shared.progress``).
 
 The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 answers/s and a p95 of at most
-1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in four runs of 2026-12-02 (4.1–5.2
+1.5 s. On this project's 2-core machine, with ``--model seed_cnn``, it passed in five runs of 2026-12-02 (4.1–5.2
 answers/s, p95 1.05–1.34 s) and missed in five runs of a slower hour the same night (3.65–3.97 answers/s, p95
 1.41–1.49 s): the same code's throughput moves by up to a third between hours on this machine (docs/RELIABILITY.md,
 "Load"), and the browsers, not the server, spend four fifths of an answer's CPU here.
