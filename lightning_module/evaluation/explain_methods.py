@@ -235,10 +235,11 @@ def _smoothgrad(predictor: Predictor, inputs: torch.Tensor, target: int) -> tupl
     from captum.attr import Saliency
 
     network = gradient_network(predictor.network)
-    # The noise captum's NoiseTunnel draws for the same seed (tests/test_explain_methods.py checks the heatmap is
+    # The noise captum's NoiseTunnel draws for the same seed (tests/test_gradient_network.py checks the heatmap is
     # NoiseTunnel's), from a fixed seed without touching the caller's random state: the same photo always gets the
     # same heatmap. NoiseTunnel runs its batches one after another; here the noisy copies are split over the cores
-    # torch leaves idle (the dashboard runs torch on one thread), which takes a third off the Assess page's wait.
+    # torch leaves idle (the dashboard runs torch on one thread): a third off the explanation when the second core
+    # is really free, a few per cent when the host gives it little (docs/BENCHMARKS.md).
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         noise = torch.normal(0.0, SMOOTHGRAD_NOISE, size=(SMOOTHGRAD_SAMPLES, *inputs.shape[1:]))
