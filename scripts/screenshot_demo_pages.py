@@ -1,9 +1,10 @@
-"""Screenshots of the professional-opinion pages for the docs: ``python scripts/screenshot_labelling.py [--out docs]``.
+"""Screenshots of the pages that show what ships on a fresh machine: ``python scripts/screenshot_demo_pages.py [--out docs]``.
 
-Starts the app on a free port with a data folder of its own, so the demo (the built-in synthetic photos and three
-simulated raters, docs/LABELLING.md) is seeded there and no one's ratings database is touched, and saves:
+Starts the app on a free port with a data folder of its own, so the labelling demo (the built-in synthetic photos and
+three simulated raters, docs/LABELLING.md) is seeded there and no one's ratings database is touched, and saves:
 
-    dashboard_label.png (the Label photos page), dashboard_agreement.png (the Agreement page)
+    dashboard_label.png (the Label photos page), dashboard_agreement.png (the Agreement page),
+    dashboard_grid.png (the Grid study page on the grid results shipped in docs/)
 
 The browser helpers are scripts/screenshot_dashboard.py's.
 """
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_text("The model is rating every photo").wait_for(state="detached", timeout=300_000)
             settle(page, pause=2.0)
             print("saved", smaller(screenshot(page, args.out / "dashboard_agreement.png")))
+            page.goto(f"{app.url}/grid")
+            page.wait_for_selector("h1", timeout=60_000)
+            settle(page, pause=3.0)
+            time.sleep(2)  # the heatmap is a plotly chart: let it draw
+            print("saved", smaller(screenshot(page, args.out / "dashboard_grid.png")))
             browser.close()
     return 0
 
