@@ -191,7 +191,7 @@ def load_square(source: PhotoSource, size: int, color_mode: ColorMode = "graysca
     _check_sizes(size, None)
     image = open_photo(source, MAX_PIXELS)
     try:
-        photo, _, _ = _decode(image, size, color_mode, None)
+        photo = _decode(image, size, color_mode, None)
     except PhotoError:
         raise
     except Exception as error:  # noqa: BLE001 - whatever a hostile file makes a decoder raise, it is a bad file
@@ -242,17 +242,13 @@ def load_views_overlapped(
         started.append(process_pool("display-copy").submit(_display_copy_checked, whole, display_side, orientation))
 
     try:
-        photo, _, _ = _decode(image, size, color_mode, display_side, start_display_copy)
+        photo = _decode(image, size, color_mode, display_side, start_display_copy)
     except PhotoError:
-        _close_when_done(image, started)
         raise
     except Exception as error:  # noqa: BLE001 - as in load_square
-        _close_when_done(image, started)
         raise PhotoError(_decode_failure(error)) from None
-    except BaseException:
+    finally:
         _close_when_done(image, started)
-        raise
-    _close_when_done(image, started)
     return photo, started[0]
 
 
@@ -290,11 +286,10 @@ def _decode_failure(error: Exception) -> str:
 
 
 def _decode(image: Image.Image, size: int, color_mode: ColorMode, display_side: int | None,
-            on_whole: Callable[[Image.Image, int], None] | None = None,
-            ) -> tuple[PreparedPhoto, Image.Image | None, int]:
-    """Decode ``image`` once: the model's square, and when ``display_side`` is given the whole 8-bit picture to
-    make the display copy from (not yet upright); the EXIF orientation. ``on_whole(whole, orientation)`` is called
-    as soon as that picture is decoded, before the square is cut from it."""
+            on_whole: Callable[[Image.Image, int], None] | None = None) -> PreparedPhoto:
+    """Decode ``image`` once into the model's square. When ``display_side`` is given, the decode also serves the
+    display copy: ``on_whole(whole, orientation)`` gets the whole 8-bit picture (not yet upright) and the EXIF
+    orientation as soon as they are known, before the square is cut from it."""
     notes: list[str] = []
     if getattr(image, "is_animated", False):
         notes.append(f"animated image with {image.n_frames} frames: the first frame was used")
@@ -316,7 +311,6 @@ def _decode(image: Image.Image, size: int, color_mode: ColorMode, display_side: 
     # there would leave a half-decoded image that a second load() accepts silently.
     orientation = _exif_orientation(image)
     upright_size = (stored_h, stored_w) if orientation in (5, 6, 7, 8) else (stored_w, stored_h)
-    whole = None
     if display_side is None:
         square = _to_8bit(image, notes, centre_square_box(*image.size))
     else:
@@ -330,7 +324,7 @@ def _decode(image: Image.Image, size: int, color_mode: ColorMode, display_side: 
     if orientation != 1:  # the centre square commutes with rotation, so orient the small image: cheaper
         square = square.transpose(_ORIENTATION_TRANSPOSE[orientation])
     square = square.convert("L" if color_mode == "grayscale" else "RGB")
-    return PreparedPhoto(square, upright_size, centre_square_box(*upright_size), notes), whole, orientation
+    return PreparedPhoto(square, upright_size, centre_square_box(*upright_size), notes)
 
 
 def _display_copy(whole: Image.Image, max_side: int, orientation: int) -> Image.Image:
