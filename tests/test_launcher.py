@@ -191,6 +191,26 @@ def test_stop_signals_only_the_run_when_it_is_not_its_own_process_group(tmp_path
         child.wait()
 
 
+def test_a_run_on_another_machine_is_not_signalled_here(tmp_path: Path) -> None:
+    import subprocess
+
+    from lightning_module.training.run_files import now_iso, update_run_json
+
+    # Its pid names a process on the cluster node; here that number is some other process, which must live on.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run_dir = fx.build_run(tmp_path, "node", status="running", bal_accs=[0.5], max_epochs=5, pid=bystander.pid)
+        update_run_json(run_dir, host="gpu-node-17", heartbeat=now_iso())
+        with pytest.raises(LaunchError, match=r"trains on gpu-node-17 \(pid \d+\), not on this machine: stop it there"):
+            launcher.stop_training(run_dir, timeout=1)
+        assert bystander.poll() is None
+        with pytest.raises(LaunchError, match="still running"):
+            launcher.resume_training(run_dir)
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_resume_is_refused_for_live_finished_and_configless_runs(tmp_path: Path) -> None:
     with pytest.raises(LaunchError, match="still running"):
         launcher.resume_training(fx.running_run(tmp_path))

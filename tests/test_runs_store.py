@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,59 @@ def test_starting_run_without_pid_becomes_crashed_after_the_grace_period(tmp_pat
     record["status_history"][0]["time"] = store.datetime.now(store.timezone.utc).isoformat()
     (run_dir / "run.json").write_text(json.dumps(record))
     assert store.read_run(run_dir).status == "starting"
+
+
+def _run_json(run_dir: Path, **record) -> store.RunInfo:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(record))
+    return store.read_run(run_dir)
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
+
+
+def test_a_run_on_another_machine_is_judged_by_its_heartbeat_not_by_a_pid_here(tmp_path: Path) -> None:
+    # pid 1 runs here (init); the run's process is pid 1 on a cluster node, which says nothing about this machine.
+    running = dict(status="running", pid=1, host="gpu-node-17")
+    assert _run_json(tmp_path / "r" / "version_0", **running, heartbeat=_ago(40)).status == "running"
+    silent = _run_json(tmp_path / "r" / "version_0", **running, heartbeat=_ago(20 * 60))
+    assert silent.status == "crashed" and silent.resumable is False  # no config.yaml in this bare folder
+    assert silent.problem.startswith("no heartbeat from its training process on gpu-node-17 (pid 1) for 20 minutes")
+    assert _run_json(tmp_path / "r" / "version_0", **running).status == "crashed"  # never beat at all
+    # Its own machine still asks the pid, heartbeat or not: a dead process there is crashed at once.
+    here = _run_json(tmp_path / "r" / "version_0", status="running", pid=_dead_pid(), host=socket.gethostname(),
+                     heartbeat=_ago(1))
+    assert here.status == "crashed" and "is no longer running" in here.problem
+
+
+def test_a_queued_grid_fold_waits_while_its_grid_runs(tmp_path: Path) -> None:
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    fold = dict(status="starting", pid=None, grid={"output": str(grid), "cell": "c0", "fold": 0},
+                status_history=[{"status": "starting", "time": _ago(3600)}])  # an hour in a Slurm queue
+    progress = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated": _ago(5)}
+    (grid / store.GRID_PROGRESS_FILE).write_text(json.dumps(progress))
+    assert _run_json(tmp_path / "f" / "version_0", **fold).status == "starting"
+    # Driven from a login node: its heartbeat is what counts.
+    (grid / store.GRID_PROGRESS_FILE).write_text(json.dumps(progress | {"pid": 1, "host": "login-2"}))
+    assert _run_json(tmp_path / "f" / "version_0", **fold).status == "starting"
+    (grid / store.GRID_PROGRESS_FILE).write_text(json.dumps(progress | {"pid": 1, "host": "login-2", "updated": _ago(3600)}))
+    gone = _run_json(tmp_path / "f" / "version_0", **fold)
+    assert gone.status == "crashed" and gone.problem == "the grid that queued it is no longer running"
+    # A worker on this machine took it and died before the fit began.
+    (grid / store.GRID_PROGRESS_FILE).write_text(json.dumps(progress))
+    orphan = _run_json(tmp_path / "f" / "version_0", **fold,
+                       worker={"host": socket.gethostname(), "pid": _dead_pid(), "started": _ago(60)})
+    assert orphan.status == "crashed" and "grid worker" in orphan.problem
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_zombie_process_is_not_running() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import socket
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,9 @@ def test_run_json_tells_the_whole_story(finished_run: Path) -> None:
     epoch_times = record["timings"]["epoch_seconds"]
     assert len(epoch_times) == 2 and record["current_epoch"] == 1, "one time per epoch"
     assert isinstance(record["collapsed"], bool)
+    # Where it trained and when it last said so: how a dashboard on another machine tells running from crashed.
+    assert record["host"] == socket.gethostname()
+    assert datetime.fromisoformat(record["heartbeat"]) >= datetime.fromisoformat(record["timings"]["started"])
 
 
 def test_metrics_csv_has_one_row_per_epoch_with_baseline(finished_run: Path) -> None:

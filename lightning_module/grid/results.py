@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,10 +31,11 @@ import yaml
 
 from lightning_module.files import read_json
 from lightning_module.grid.spec import Cell, GridSpec, GridSpecError, parse_grid_spec
-from lightning_module.runs.store import RunInfo, process_running, read_metrics, read_run
+from lightning_module.runs.store import GRID_PROGRESS_FILE, RunInfo, read_metrics, read_run
+from lightning_module.training.run_files import writer_alive
 
 SPEC_FILE = "grid.yaml"
-PROGRESS_FILE = "progress.json"
+PROGRESS_FILE = GRID_PROGRESS_FILE
 TABLE_CSV = "results.csv"
 REPORT_MD = "results.md"
 TESTS_CSV = "comparisons.csv"
@@ -212,14 +212,7 @@ def read_progress(output: Path | str) -> GridProgress:
 def _grid_alive(record: dict[str, Any]) -> bool:
     """Whether the grid that wrote ``record`` still runs: its process when it ran on this machine, else a
     recent heartbeat (a grid driven from a cluster's login node, read through shared storage)."""
-    host = record.get("host")
-    if host is None or host == socket.gethostname():
-        return process_running(record.get("pid"))
-    try:
-        updated = datetime.fromisoformat(str(record.get("updated")))
-        return (datetime.now(updated.tzinfo) - updated).total_seconds() < HEARTBEAT_STALE_SECONDS
-    except (TypeError, ValueError):
-        return False
+    return writer_alive(record, key="updated", stale_after=HEARTBEAT_STALE_SECONDS)
 
 
 @dataclass(frozen=True)

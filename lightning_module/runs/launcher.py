@@ -27,7 +27,13 @@ from lightning_module.files import Timeout, exclusive_lock, read_json
 from lightning_module.models.backbones import backbone_problems
 from lightning_module.runs.store import RunInfo, read_run
 from lightning_module.training.command_line import OptionValue, fit_command
-from lightning_module.training.run_files import ACTIVE_STATUSES, claim_next_version, update_run_json, validate_run_name
+from lightning_module.training.run_files import (
+    ACTIVE_STATUSES,
+    claim_next_version,
+    on_this_machine,
+    update_run_json,
+    validate_run_name,
+)
 
 DataKind = Literal["synthetic", "folder", "manifest"]
 # Each class needs this many photos for a train/validation/test split (the data module's own rule).
@@ -339,6 +345,10 @@ def stop_training(run_dir: Path | str, timeout: float = 30.0) -> str:
     pid = run.record.get("pid")
     if not run.active or not pid:
         raise LaunchError(f"{run.run_id} is not running (status: {run.status}); there is nothing to stop.")
+    host = run.record.get("host")
+    if not on_this_machine(host):
+        raise LaunchError(f"{run.run_id} trains on {host} (pid {pid}), not on this machine: stop it there, or "
+                          "through the scheduler that started it (scancel for a Slurm job, ray job stop for Ray).")
     pid = int(pid)
     _stopping.add(run_dir.resolve())
     try:

@@ -18,12 +18,20 @@ import numpy as np
 import pandas as pd
 
 from lightning_module.files import pid_alive, read_json
-from lightning_module.training.run_files import ACTIVE_STATUSES
+from lightning_module.training.run_files import (
+    ACTIVE_STATUSES,
+    heartbeat_age,
+    on_this_machine,
+    writer_alive,
+)
 
 RUNS_DIR_ENV = "TREERISK_RUNS_DIR"
 # A run launched from the dashboard is "starting" with no pid for the few milliseconds between writing run.json
 # and spawning the process; if it stays like that this long, the launching process died in between.
 STARTING_GRACE_SECONDS = 120
+# The progress file a grid keeps in its output folder (lightning_module.grid.results reads it in full), here only
+# to tell whether the grid that queued a fold is still there.
+GRID_PROGRESS_FILE = "progress.json"
 HEADLINE = "val/bal_acc"
 # The metrics drawn and tabled, in the order they lead: balanced accuracy and macro F1 first, because plain
 # accuracy rewards always predicting the commonest class.
@@ -194,16 +202,47 @@ process_running = pid_alive  # the run store's name for it
 
 
 def _why_crashed(record: dict[str, Any]) -> str | None:
-    pid = record.get("pid")
+    """Why a run that says it is starting or running is not, or None while it may well be."""
+    pid, host = record.get("pid"), record.get("host")
+    if pid and not on_this_machine(host):
+        # A cluster node writing to shared storage: its pid means nothing here, its heartbeat does.
+        if writer_alive(record):
+            return None
+        age = heartbeat_age(record)
+        since = f"for {_minutes(age)}" if age is not None else "since it started"
+        return (f"no heartbeat from its training process on {host} (pid {pid}) {since}; it ran on another machine, "
+                "so this one cannot ask it directly")
     if pid:
         if process_running(pid):
             return None
         return f"its training process (pid {pid}) is no longer running; the run ended without recording why"
+    grid = record.get("grid")
+    if isinstance(grid, dict) and grid.get("output"):
+        return _why_fold_waits_in_vain(record, Path(str(grid["output"])))
     history = record.get("status_history") or [{}]
     since = _parse_time((history[-1] or {}).get("time"))
     if since is not None and (datetime.now(timezone.utc) - since).total_seconds() > STARTING_GRACE_SECONDS:
         return "its training process never started"
     return None
+
+
+def _why_fold_waits_in_vain(record: dict[str, Any], grid_output: Path) -> str | None:
+    """A grid's fold before its training process starts: queued for a worker (a Slurm job, a Ray task) or
+    reading its data on one. Fine while that worker runs (or, before one took it, while the grid runs)."""
+    worker = record.get("worker")
+    if isinstance(worker, dict) and on_this_machine(worker.get("host")):
+        if process_running(worker.get("pid")):
+            return None
+        return f"its grid worker (pid {worker.get('pid')}) ended before the fold's training started"
+    grid = read_json(grid_output / GRID_PROGRESS_FILE)
+    if grid is None or grid.get("status") not in ACTIVE_STATUSES or writer_alive(grid, key="updated"):
+        return None  # a grid that ended marks its unfinished folds itself; one still running will start this one
+    return "the grid that queued it is no longer running"
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _newest_first_key(run: RunInfo) -> tuple[float, str]:

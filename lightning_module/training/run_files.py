@@ -7,11 +7,13 @@ Only run-directory rules live here; the generic helpers (atomic writes, reading 
 from __future__ import annotations
 
 import re
+import socket
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lightning_module.files import atomic_write_json, read_json, remove_stale_temporaries
+from lightning_module.files import atomic_write_json, pid_alive, read_json, remove_stale_temporaries
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 STATUSES = ("starting", "running", "finished", "failed", "stopped")
@@ -21,10 +23,45 @@ TRAINING_FOLDERS = ("checkpoints", "confusion", "predictions")
 # run.json is also written by the process that started the run (its pid, just after starting it), so a temporary
 # file of run.json is left alone until nobody can still be writing it.
 RUN_JSON_QUIET_SECONDS = 60.0
+# A training process on another machine (a cluster node writing to shared storage) cannot be asked by its pid from
+# here: it writes a heartbeat into run.json this often while it trains, and one older than the stale limit means it
+# died without saying so. The limit is long because nothing beats while the data are read before the first epoch.
+RUN_HEARTBEAT_SECONDS = 30.0
+RUN_HEARTBEAT_STALE_SECONDS = 600.0
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(value: object) -> datetime | None:
+    """A time written by :func:`now_iso` (a naive one is taken as UTC); None when missing or unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def on_this_machine(host: object) -> bool:
+    """Whether a process recorded with ``host`` (None: recorded before hosts were) ran on this machine."""
+    return host is None or host == socket.gethostname()
+
+
+def heartbeat_age(record: Mapping[str, Any], key: str = "heartbeat") -> float | None:
+    """Seconds since the heartbeat time ``record[key]``, or None when there is none."""
+    beat = parse_iso(record.get(key))
+    return None if beat is None else (datetime.now(timezone.utc) - beat).total_seconds()
+
+
+def writer_alive(record: Mapping[str, Any], key: str = "heartbeat",
+                 stale_after: float = RUN_HEARTBEAT_STALE_SECONDS) -> bool:
+    """Whether the process ``record`` names (``pid``, ``host``) still runs: asked by pid when it ran here, else
+    judged by its heartbeat ``record[key]``, which must be younger than ``stale_after`` seconds."""
+    if on_this_machine(record.get("host")):
+        return pid_alive(record.get("pid"))
+    age = heartbeat_age(record, key)
+    return age is not None and age < stale_after
 
 
 def validate_run_name(name: str) -> str:

@@ -10,14 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import os
+import socket
 import sys
 import time
 from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lightning_module.files import atomic_write_json, atomic_write_text, pid_alive, read_json
-from lightning_module.training.run_files import ACTIVE_STATUSES, now_iso, remove_run_leftovers, update_run_json
+from lightning_module.files import atomic_write_json, atomic_write_text, read_json
+from lightning_module.training.run_files import (
+    ACTIVE_STATUSES,
+    RUN_HEARTBEAT_SECONDS,
+    now_iso,
+    remove_run_leftovers,
+    update_run_json,
+    writer_alive,
+)
 
 HEADLINE = "val/bal_acc"
 SUMMARY_KEYS = ("val/bal_acc", "val/acc", "val/macro_f1", "val/macro_precision", "val/macro_recall", "val/loss")
@@ -33,6 +41,7 @@ class RunRecorder(pl.Callback):
     def __init__(self) -> None:
         self.run_dir: Path | None = None
         self._epoch_started = 0.0
+        self._last_heartbeat = 0.0
 
     # ------------------------------------------------------------------------------ life cycle
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -44,9 +53,10 @@ class RunRecorder(pl.Callback):
             return
         existing = read_json(self.run_dir / "run.json")
         if existing and existing.get("status") in ACTIVE_STATUSES and existing.get("pid") not in (None, os.getpid()):
-            if pid_alive(existing.get("pid")):
+            if writer_alive(existing):
+                where = f" on {existing['host']}" if existing.get("host") not in (None, socket.gethostname()) else ""
                 raise RunDirectoryBusy(
-                    f"{self.run_dir} is being written by another training process (pid {existing['pid']}); "
+                    f"{self.run_dir} is being written by another training process (pid {existing['pid']}{where}); "
                     "wait for it to end or stop it first"
                 )
         remove_run_leftovers(self.run_dir)  # this process is now the directory's writer: clear a killed one's debris
@@ -64,6 +74,7 @@ class RunRecorder(pl.Callback):
         if "class_index" in baseline:
             baseline["class"] = pl_module.class_names[int(baseline.pop("class_index"))]
         previous = read_json(self.run_dir / "run.json") or {}
+        self._last_heartbeat = time.monotonic()
         update_run_json(
             self.run_dir,
             status="running",
@@ -72,6 +83,8 @@ class RunRecorder(pl.Callback):
             dir=str(self.run_dir),
             error=None,
             pid=os.getpid(),
+            host=socket.gethostname(),  # with the heartbeat, how a dashboard on another machine knows it runs
+            heartbeat=now_iso(),
             device=_device_text(trainer),
             command=previous.get("command") or [sys.executable, *sys.argv],
             attempts=int(previous.get("attempts", 0)) + 1,
@@ -104,6 +117,20 @@ class RunRecorder(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object, **kwargs: object) -> None:
+        self._heartbeat(trainer)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, *args: object, **kwargs: object) -> None:
+        self._heartbeat(trainer)
+
+    def _heartbeat(self, trainer: pl.Trainer) -> None:
+        """Say "still here" in run.json every RUN_HEARTBEAT_SECONDS: a pid cannot be checked from another machine."""
+        now = time.monotonic()
+        if self.run_dir is None or trainer.state.fn != "fit" or now - self._last_heartbeat < RUN_HEARTBEAT_SECONDS:
+            return
+        self._last_heartbeat = now
+        update_run_json(self.run_dir, heartbeat=now_iso())
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.run_dir is None or trainer.sanity_checking or trainer.state.fn != "fit":
