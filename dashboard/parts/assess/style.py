@@ -37,6 +37,12 @@ PAGE_CSS = """
 .tr-pictures b{display:block;margin-bottom:.5rem;color:#1d2a22}
 .tr-pictures img{display:block;width:100%;height:auto;border-radius:.25rem}
 .tr-pictures figcaption{font-size:.875rem;color:#6b7670;text-align:center;margin-top:.35rem;line-height:1.45}
+.tr-zoom-toggle{position:absolute;opacity:0;width:1px;height:1px;pointer-events:none}
+.tr-zoom{display:block;cursor:zoom-in}
+.tr-zoom-toggle:focus-visible+.tr-zoom img{outline:3px solid #2e7d32;outline-offset:2px}
+.tr-zoom-toggle:checked+.tr-zoom{position:fixed;inset:0;z-index:1000100;display:flex;align-items:center;
+ justify-content:center;padding:2.5rem;background:rgba(17,24,20,.95);cursor:zoom-out}
+.tr-zoom-toggle:checked+.tr-zoom img{width:100%;height:100%;object-fit:contain;border-radius:0}
 """
 
 
@@ -50,11 +56,21 @@ def rating_badge(rating: str) -> str:
 
 
 def pictures_html(figures: Sequence[tuple[str, Image.Image | None, str, str]]) -> str:
-    """(title, picture or None, caption, alternative text) side by side as one HTML block, the pictures inline."""
+    """(title, picture or None, caption, alternative text) side by side as one HTML block, the pictures inline.
+
+    A click on a picture (or Space on it) shows it as large as the window allows, and another click closes it:
+    a hidden checkbox and its label, in CSS alone, because ``st.html`` runs no script and an ``st.image`` per
+    picture (whose toolbar has a full-screen button) cost the browsers more than the rest of an answer.
+    """
     cells = []
-    for title, picture, caption, alternative in figures:
-        image = (f'<img src="{image_uri(picture, max_side=max(picture.size))}" alt="{html.escape(alternative)}">'
-                 if picture is not None else "")
+    for number, (title, picture, caption, alternative) in enumerate(figures):
+        image = ""
+        if picture is not None:
+            toggle = f"tr-zoom-{number}"
+            image = (f'<input type="checkbox" class="tr-zoom-toggle" id="{toggle}" aria-label="Enlarge: '
+                     f'{html.escape(alternative)}"><label class="tr-zoom" for="{toggle}" title="Click to enlarge; '
+                     f'click again to close"><img src="{image_uri(picture, max_side=max(picture.size))}" '
+                     f'alt="{html.escape(alternative)}"></label>')
         cells.append(f"<figure><b>{html.escape(title)}</b>{image}"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     return f'<div class="tr-pictures">{"".join(cells)}</div>'
