@@ -49,7 +49,8 @@ def _predictor(classes: list[str], info: dict | None = None) -> Predictor:
     return Predictor(network, classes, 40, "grayscale", "seed_cnn", "Pr_Po_Im", Path("/x/best.ckpt"), info or {})
 
 
-INFO = {"best": {"val/bal_acc": 0.612, "val/acc": 0.74, "epoch": 3}, "data": {"description": "synthetic trees"}}
+INFO = {"best": {"val/bal_acc": 0.612, "val/acc": 0.74, "epoch": 3}, "data": {"description": "synthetic trees"},
+        "majority_baseline": {"acc": 0.7, "bal_acc": 0.3333, "macro_f1": 0.2745, "class": "Improbable"}}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,9 @@ def test_report_escapes_what_came_from_the_user(report_html: str) -> None:
 
 
 def test_report_has_everything_the_issue_asks_for(report_html: str) -> None:
-    for expected in ("24 November 2026", "Run demo/version_0", "best.ckpt", "validation balanced accuracy", "0.612",
+    for expected in ("24 November 2026", "Run demo/version_0", "best.ckpt", "the run&#39;s validation split",
+                     "balanced accuracy</td><td>0.612", "(baseline 0.333)",
+                     "always predicting the commonest class (Improbable)",
                      "synthetic trees", "Class probabilities", "Probability of each risk rating",
                      "Likelihood of impacting a target", "<b>High</b>", "<b>Severe</b>", "42.440000, -76.500000",
                      "screening aid, not a qualified arborist"):
@@ -83,6 +86,32 @@ def test_report_has_everything_the_issue_asks_for(report_html: str) -> None:
     for limitation in LIMITATIONS:
         assert limitation.replace("'", "&#39;") in report_html  # escaped as Jinja2 (markupsafe) writes it
     assert "@page{size:A4" in report_html  # printable on one page
+
+
+def test_a_bundled_model_is_quoted_on_scenes_it_never_saw_beside_its_baseline() -> None:
+    card = {
+        "test": {"test/bal_acc": 0.99, "test/acc": 0.99},  # the training seed's own test split: not a result
+        "majority_baseline": {"acc": 0.7, "bal_acc": 0.3333, "macro_f1": 0.2752},
+        "independent_test": {
+            "training_data": {"seed": 0}, "test_set": {"seed": 9001, "photos": 1000},
+            "model": {"balanced_accuracy": {"value": 0.934, "low": 0.91, "high": 0.95}, "macro_f1": {"value": 0.918},
+                      "recall": {"Improbable": {"value": 0.97}, "Probable": {"value": 0.975}}},
+            "baseline": {"balanced_accuracy": {"value": 1 / 3}, "macro_f1": {"value": 0.275},
+                         "recall": {"Improbable": {"value": 1.0}, "Probable": {"value": 0.0}}},
+        },
+    }
+    summary = model_summary(_predictor(["Improbable", "Possible", "Probable"], card), "Bundled")
+    assert summary.metrics == {"balanced accuracy": 0.934, "macro F1": 0.918, "recall of Improbable": 0.97,
+                               "recall of Probable": 0.975}
+    assert summary.baseline == {"balanced accuracy": 1 / 3, "macro F1": 0.275, "recall of Improbable": 1.0,
+                                "recall of Probable": 0.0}
+    assert summary.measured_on.startswith("1000 synthetic scenes of seed 9001, a seed other than training's (0)")
+    # A run of the user's own: its held-out test split, with the run's majority baseline.
+    run = model_summary(_predictor(["Improbable", "Possible", "Probable"], {k: card[k] for k in ("test", "majority_baseline")}), "Run")
+    assert run.metrics == {"balanced accuracy": 0.99, "accuracy": 0.99}
+    assert run.baseline == {"balanced accuracy": 0.3333, "accuracy": 0.7}
+    assert run.measured_on == "the run's held-out test split"
+    assert model_summary(_predictor(["Improbable", "Possible"], {}), "Bare").metrics == {}
 
 
 def test_report_highlights_the_path_of_the_most_likely_class() -> None:

@@ -50,11 +50,9 @@ _LEVEL_TINTS: dict[str, str] = {  # light backgrounds for matrix cells, so the m
     "Low": "#e8f5e9", "Moderate": "#fff8e1", "High": "#fff0e6", "Extreme": "#fdecea",
     "Unlikely": "#f4f6f4", "Somewhat likely": "#fff8e1", "Likely": "#fff0e6", "Very likely": "#fdecea",
 }
-_METRIC_NAMES = {
-    "val/bal_acc": "validation balanced accuracy", "val/acc": "validation accuracy", "val/macro_f1": "validation macro F1",
-    "test/bal_acc": "test balanced accuracy", "test/acc": "test accuracy", "test/macro_f1": "test macro F1",
-    "bal_acc": "balanced accuracy", "acc": "accuracy", "macro_f1": "macro F1",
-}
+# The run's own metrics: (run.json key, the majority baseline's key, how the report names it), balanced ones first.
+_RUN_METRICS = (("bal_acc", "bal_acc", "balanced accuracy"), ("macro_f1", "macro_f1", "macro F1"),
+                ("acc", "acc", "accuracy"))
 
 
 @dataclass
@@ -70,20 +68,29 @@ class ModelSummary:
     color_mode: str
     metrics: dict[str, float] = field(default_factory=dict)  # readable name -> value
     trained_on: str = ""
+    baseline: dict[str, float] = field(default_factory=dict)  # readable name -> the majority baseline's value
+    measured_on: str = ""  # the photos the metrics were measured on, in words
+    baseline_class: str = ""  # the class the majority baseline always predicts
 
 
 def model_summary(predictor: Any, label: str) -> ModelSummary:
-    """The report's model section from a predictor and its run.json or model card."""
+    """The report's model section from a predictor and its run.json or model card.
+
+    A bundled model's card holds a test on scenes of another generator seed, which it never saw: that is quoted.
+    Its training run's own test split came from the training seed, so its figures are not results. A run of the
+    user's own has only its held-out test split (else its best validation epoch), which is quoted with its majority
+    baseline.
+    """
     info: Mapping[str, Any] = predictor.info if isinstance(predictor.info, Mapping) else {}
-    metrics: dict[str, float] = {}
-    for section in ("test", "metrics", "best"):
-        values = info.get(section)
-        if isinstance(values, Mapping):
-            for key, value in values.items():
-                if key in _METRIC_NAMES and isinstance(value, (int, float)) and _METRIC_NAMES[key] not in metrics:
-                    metrics[_METRIC_NAMES[key]] = float(value)
     data = info.get("data")
     trained_on = str(data.get("description") or data.get("source") or "") if isinstance(data, Mapping) else str(data or "")
+    independent = info.get("independent_test")
+    if isinstance(independent, Mapping) and isinstance(independent.get("model"), Mapping):
+        metrics, baseline, measured_on = _independent_metrics(independent)
+        baseline_class = (independent.get("baseline") or {}).get("class")
+    else:
+        metrics, baseline, measured_on = _run_metrics(info)
+        baseline_class = (info.get("majority_baseline") or {}).get("class") if baseline else None
     return ModelSummary(
         label=label,
         checkpoint=predictor.checkpoint.name,
@@ -94,7 +101,58 @@ def model_summary(predictor: Any, label: str) -> ModelSummary:
         color_mode=predictor.color_mode,
         metrics=metrics,
         trained_on=str(info.get("trained_on", "")) or trained_on,
+        baseline=baseline,
+        measured_on=measured_on,
+        baseline_class=str(baseline_class or ""),
     )
+
+
+def _independent_metrics(test: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float], str]:
+    model, baseline = test["model"], test.get("baseline") or {}
+    metrics: dict[str, float] = {}
+    base: dict[str, float] = {}
+    named = [("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro F1")]
+    named += [(f"recall/{name}", f"recall of {name}") for name in (model.get("recall") or {})]
+    for key, name in named:
+        value, reference = _estimate(model, key), _estimate(baseline, key)
+        if value is not None:
+            metrics[name] = value
+            if reference is not None:
+                base[name] = reference
+    photos = (test.get("test_set") or {}).get("photos")
+    seed = (test.get("test_set") or {}).get("seed")
+    trained_seed = (test.get("training_data") or {}).get("seed")
+    where = f"{photos} synthetic scenes of seed {seed}" if photos and seed is not None else "an independent test set"
+    unseen = f", a seed other than training's ({trained_seed})" if trained_seed is not None else ""
+    return metrics, base, f"{where}{unseen}: scenes the model never saw"
+
+
+def _estimate(section: Mapping[str, Any], key: str) -> float | None:
+    """``section[key]`` (``recall/<class>`` reaches into ``recall``) as a number: an estimate's ``value`` or a float."""
+    head, _, tail = key.partition("/")
+    value = section.get(head)
+    if tail:
+        value = value.get(tail) if isinstance(value, Mapping) else None
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _run_metrics(info: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float], str]:
+    baseline = info.get("majority_baseline") if isinstance(info.get("majority_baseline"), Mapping) else {}
+    for section, prefix, where in (("test", "test/", "the run's held-out test split"),
+                                   ("best", "val/", "the run's validation split, at its best epoch"),
+                                   ("metrics", "", "the run's validation split")):
+        values = info.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        metrics = {name: float(values[prefix + key]) for key, _, name in _RUN_METRICS
+                   if isinstance(values.get(prefix + key), (int, float))}
+        if metrics:
+            base = {name: float(baseline[key]) for key, key_b, name in _RUN_METRICS
+                    if name in metrics and isinstance(baseline.get(key_b), (int, float))}
+            return metrics, base, where
+    return {}, {}, ""
 
 
 @cache
