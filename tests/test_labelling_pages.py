@@ -128,13 +128,17 @@ def test_the_agreement_page_shows_the_raters_and_the_model_with_the_librarys_fig
         labels.setdefault(rating.rater, {})[rating.photo_id] = rating.label
     db.close()
     expected = agreement_report(dict(sorted(labels.items())))
+    # Seven columns, each kappa beside its interval, so the table fits the page (nine scrolled out of sight).
+    assert list(pairs.columns) == ["between", "and", "photos", "Cohen's κ (95 % interval)",
+                                   "weighted κ (95 % interval)", "raw agreement", "cannot tell"]
     for row, pair in zip(pairs.itertuples(index=False), expected.pairs):
         assert (row[0], row[1], row.photos) == (pair.first, pair.second, pair.kappa.photos)
-        assert row[3] == pytest.approx(pair.kappa.value) and row[5] == pytest.approx(pair.weighted_kappa.value)
+        assert row[3] == f"{pair.kappa.value:.2f} ({pair.kappa.low:.2f} to {pair.kappa.high:.2f})"
+        assert row[4] == f"{pair.weighted_kappa.value:.2f} ({pair.weighted_kappa.low:.2f} to {pair.weighted_kappa.high:.2f})"
     fleiss = next(m for m in at.metric if m.label.startswith("Fleiss"))
     assert fleiss.value == f"{expected.group.kappa.value:.2f}"
     model = at.dataframe[1].value  # the model beside them
-    assert len(model) == 3 and all(model["between"].str.startswith("model: "))
+    assert len(model) == 3 and all(model["between"] == "the model")  # the box above names it
     assert any("seed 0" in w.value for w in at.warning), "the model was trained on this seed: the page says so"
     assert at.get("plotly_chart"), "a confusion matrix is drawn"
 
