@@ -214,6 +214,31 @@ def test_running_run_shows_progress_and_stop(open_page, all_runs) -> None:
     assert charts(at)["Balanced accuracy"]["data"][1]["y"] == pytest.approx([0.5, 0.55])
 
 
+def test_a_run_training_on_another_machine_says_where_and_is_not_stopped_here(open_page, runs_root: Path) -> None:
+    import subprocess
+    from datetime import datetime, timedelta, timezone
+
+    from lightning_module.training.run_files import update_run_json
+
+    # Its pid is a process on the cluster node; here the same number is a bystander, which must survive Stop.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run_dir = fx.build_run(runs_root, "node", status="running", bal_accs=[0.5], max_epochs=10, pid=bystander.pid,
+                               started_minutes_ago=5)
+        beat = (datetime.now(timezone.utc) - timedelta(seconds=40)).isoformat()
+        update_run_json(run_dir, host="gpu-node-17", heartbeat=beat)
+        at = open_page("runs", run="node/version_0")
+        assert at.get("progress"), "a live run of another machine shows its progress"
+        assert any("on gpu-node-17, heard from 4" in c.value for c in at.caption), texts(at.caption)
+        at.button(key="stop").click()
+        at.run()
+        assert "trains on gpu-node-17" in texts(at.warning) and "stop it there" in texts(at.warning)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_runs_that_have_no_epoch_crashed_or_cannot_be_read_still_render(open_page, all_runs) -> None:
     starting = open_page("runs", run="starting/version_0")
     assert "No epoch has finished yet" in texts(starting.info)

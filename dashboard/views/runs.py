@@ -32,6 +32,7 @@ def run_view() -> None:
         st.caption(
             f"{run.record.get('scenario') or '?'} · {run.record.get('backbone') or '?'} · "
             f"{run.epochs_done} of {run.max_epochs or '?'} epochs · {run.record.get('device') or 'device not known yet'}"
+            + widgets.where_it_trains(run)
         )
     with actions:
         if run.active:

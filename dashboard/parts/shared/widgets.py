@@ -9,6 +9,7 @@ import streamlit as st
 
 from lightning_module.runs import launcher, store
 from lightning_module.runs.store import RunInfo
+from lightning_module.training.run_files import heartbeat_age, on_this_machine
 
 # Absolute, so links work whatever script Streamlit was started with (tests start the app through a wrapper).
 PAGES_DIR = Path(__file__).resolve().parents[2] / "views"
@@ -98,6 +99,15 @@ def headline_metrics(run: RunInfo) -> None:
     if epoch is not None:
         loss = best.get("val/loss")
         st.caption(f"Best epoch: {int(epoch) + 1} (validation loss {'–' if loss is None else f'{loss:.3g}'}). Balanced accuracy is the headline: plain accuracy rewards always guessing the commonest class.")
+
+
+def where_it_trains(run: RunInfo) -> str:
+    """" · on gpu-node-17, heard from 40 s ago" for a run of another machine (shared storage); "" for this one's."""
+    host = run.record.get("host")
+    if on_this_machine(host):
+        return ""
+    age = heartbeat_age(run.record)
+    return f" · on {host}" + (f", heard from {age:.0f} s ago" if run.active and age is not None else "")
 
 
 def run_problem(run: RunInfo) -> None:
