@@ -3,6 +3,7 @@ batch norms folded, remade when the network's weights change; and SmoothGrad spl
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from torch import nn
 from lightning_module.data.imaging import load_square
 from lightning_module.evaluation import explain_methods
 from lightning_module.evaluation.explain import explain
-from lightning_module.evaluation.gradient_network import fold_batch_norms, gradient_network
+from lightning_module.evaluation.gradient_network import faster_convolutions, fold_batch_norms, gradient_network
 from lightning_module.evaluation.predictor import Predictor
 from lightning_module.models.networks import build_network
 
@@ -64,6 +65,39 @@ def test_the_copy_folds_every_batch_norm_and_keeps_the_function_and_its_input_gr
     assert not any(p.requires_grad for p in copy.parameters())
     assert all(p.requires_grad for p in network.parameters())  # the network itself is untouched
     assert gradient_network(network) is copy  # made once
+
+
+def test_on_a_cpu_efficientnets_convolutions_become_plain_ones_with_the_same_input_gradient() -> None:
+    network = _trained_looking("efficientnet_lite0", "rgb")
+    copy = gradient_network(network)
+    convolutions = [m for m in copy.modules() if isinstance(m, nn.Conv2d)]
+    kinds = Counter(type(m).__name__ for m in convolutions)
+    assert len(convolutions) == 49 and kinds["PointwiseConvolution"] == 32  # every 1x1: expansions, projections, head
+    # What is left of the same-padding convolutions pads one side more than the other (stride 2 on an even size).
+    kept = [m for m in convolutions if type(m).__name__ == "Conv2dStaticSamePadding"]
+    assert kept and all(m.static_padding.padding[0] != m.static_padding.padding[1] for m in kept)
+    assert kinds["Conv2d"] == 49 - 32 - len(kept)
+    for batch in (1, 8):  # PyTorch's own kernel for one photo, oneDNN's for several
+        inputs = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(batch))
+        torch.testing.assert_close(_input_gradient(copy, inputs), _input_gradient(network, inputs), rtol=1e-3, atol=1e-6)
+
+
+def test_convolutions_that_have_no_plain_equivalent_are_left_alone() -> None:
+    class Circular(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wrap = nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular")
+            self.point = nn.Conv2d(4, 4, 1)
+            self.strided = nn.Conv2d(4, 4, 1, stride=2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.strided(self.point(self.wrap(x)))
+
+    module = Circular()
+    assert faster_convolutions(module) == 1
+    assert [type(m).__name__ for m in (module.wrap, module.point, module.strided)] == ["Conv2d", "PointwiseConvolution",
+                                                                                       "Conv2d"]
+    assert module.wrap.padding_mode == "circular" and module.strided.stride == (2, 2)
 
 
 def test_the_copy_is_remade_when_the_weights_change_or_move() -> None:
