@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"photo: 4032x3024 JPEG, {len(data) / 1e6:.1f} MB; {args.runs} runs after {args.warmup} warm-up; "
           f"torch threads {answer_threads} (page: {page_threads}, as the dashboard)")
     print(f"{'step':<34}{'p50 ms':>9}{'p95 ms':>9}")
-    for label, values in (("decode + preprocess", decode), ("predict + Grad-CAM + checks", infer),
+    for label, values in (("decode + preprocess", decode), ("predict + heatmap + checks", infer),
                           ("answer (upload to answer)", answer), ("answer, CPU time of this process", cpu),
                           ("page: one decode, display, GPS, answer", page)):
         print(f"{label:<34}{median(values):>9.1f}{percentile(values, 95):>9.1f}")
