@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -13,7 +14,14 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.parts.shared.progress import still_progress
 from dashboard.parts.shared.models import REPO_ROOT, CheckpointChoice, cache_key, cached_predictor, cached_reference
-from dashboard.parts.assess.style import PHOTO_TYPES, pictures_html, probability_bars, rating_badge
+from dashboard.parts.assess.style import (
+    PHOTO_TYPES,
+    limitations_box,
+    muted,
+    pictures_html,
+    probability_bars,
+    rating_badge,
+)
 from dashboard.parts.assess.without_defect import render_without_defect
 from lightning_module.assessment import risk
 from lightning_module.assessment.photo_assessment import PhotoAssessment, assess_photo
@@ -171,9 +179,8 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
     left, right = st.columns([1, 1], gap="large")
     with left:
         probabilities = dict(zip(result.classes, map(float, result.probabilities)))
-        st.html(probability_bars(probabilities, class_colours(result.classes), "Class probabilities"))
-        if rated is not None and rated.merged_note:
-            st.caption(rated.merged_note)
+        note = html.escape(rated.merged_note) if rated is not None and rated.merged_note else ""
+        st.html(probability_bars(probabilities, class_colours(result.classes), "Class probabilities") + muted(note))
     with right:
         if rated is None:
             st.markdown(rating_badge("No ISA"), unsafe_allow_html=True)
@@ -181,21 +188,22 @@ def _show_result(result: PhotoAssessment, choice: CheckpointChoice, impact: str,
         else:
             _rating_card(rated, probabilities, impact, consequences)
 
+    # Text and picture in one st.html where they belong together: each element costs every browser a React render
+    # with every answer (docs/RELIABILITY.md, "Load").
     st.markdown("### ISA risk rating")
-    st.caption(f"Likelihood of impacting a target: **{impact}** · Consequences: **{consequences}** "
-               "(change them at the top of the page). The highlighted cells are the path from the most likely class.")
-    st.html(matrices_html(rated.path if rated else None, impact, consequences))
+    st.html(muted(f"Likelihood of impacting a target: <b>{html.escape(impact)}</b> · Consequences: "
+                  f"<b>{html.escape(consequences)}</b> (change them at the top of the page). The highlighted cells are "
+                  "the path from the most likely class.") + matrices_html(rated.path if rated else None, impact, consequences))
     chart, actions = st.columns([1, 1], gap="large")
     with chart:
         if rated is not None:
-            st.html(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating"))
-            st.caption("Each class's probability goes to the rating that class would get with this target and these "
-                       "consequences (the expectation over classes).")
+            st.html(probability_bars(rated.rating_probabilities, RATING_COLOURS, "Probability of each risk rating")
+                    + muted("Each class's probability goes to the rating that class would get with this target and "
+                            "these consequences (the expectation over classes)."))
     with actions:
         st.markdown("**Take it with you**")
         _report_button(seen, choice, impact, consequences, heatmap.opacity)  # the report shows the heatmap shown here
-        with st.container(border=True):  # always open: a container costs a browser less than an expander
-            st.markdown("**:material/info: Limitations**\n\n" + "\n".join(f"- {text}" for text in LIMITATIONS))
+        st.html(limitations_box(LIMITATIONS))  # always open: a box costs a browser less than an expander
 
 
 def _pictures(result: PhotoAssessment, choice: CheckpointChoice, heatmap: HeatmapSettings) -> PhotoAssessment:

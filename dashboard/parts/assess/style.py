@@ -37,6 +37,11 @@ PAGE_CSS = """
 .tr-pictures b{display:block;margin-bottom:.5rem;color:#1d2a22}
 .tr-pictures img{display:block;width:100%;height:auto;border-radius:.25rem}
 .tr-pictures figcaption{font-size:.875rem;color:#6b7670;text-align:center;margin-top:.35rem;line-height:1.45}
+.tr-note{font-size:.875rem;color:#6b7670;line-height:1.5;margin:.1rem 0 .6rem 0}
+.tr-box{border:1px solid rgba(49,51,63,.2);border-radius:.5rem;padding:.9rem 1rem .4rem 1rem;margin-top:.6rem;
+ color:#1b2a1b;font-size:.95rem;line-height:1.5}
+.tr-box ul{margin:.4rem 0 0 0;padding-left:1.3rem}
+.tr-box li{margin-bottom:.35rem}
 .tr-zoom-toggle{position:absolute;opacity:0;width:1px;height:1px;pointer-events:none}
 .tr-zoom{display:block;cursor:zoom-in}
 .tr-zoom-toggle:focus-visible+.tr-zoom img{outline:3px solid #2e7d32;outline-offset:2px}
@@ -74,6 +79,17 @@ def pictures_html(figures: Sequence[tuple[str, Image.Image | None, str, str]]) -
         cells.append(f"<figure><b>{html.escape(title)}</b>{image}"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     return f'<div class="tr-pictures">{"".join(cells)}</div>'
+
+
+def muted(text: str) -> str:
+    """``text`` (HTML) as a caption-like paragraph, to join another st.html element; "" for no text."""
+    return f'<p class="tr-note">{text}</p>' if text else ""
+
+
+def limitations_box(limitations: Sequence[str]) -> str:
+    """The screening aid's limitations in a bordered box, as HTML."""
+    items = "".join(f"<li>{html.escape(text)}</li>" for text in limitations)
+    return f'<div class="tr-box"><b>ℹ️ Limitations</b><ul>{items}</ul></div>'
 
 
 def probability_bars(values: Mapping[str, float], colours: Mapping[str, str], title: str) -> str:
