@@ -29,9 +29,10 @@ The target (issue 16) is printed as PASS or FAIL: with 4 sessions, at least 4 an
 answers/s, p95 1.05–1.34 s) and missed in five runs of a slower hour the same night (3.65–3.97 answers/s, p95
 1.41–1.49 s): the same code's throughput moves by up to a third between hours on this machine (docs/RELIABILITY.md,
 "Load"), and the browsers, not the server, spend four fifths of an answer's CPU here.
-The default model (EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 600 ms of
-CPU an answer and the browsers about 550 ms more, while 4 answers/s on 2 cores leave 500 ms an answer for both: out
-of reach while the browsers share the server's machine, as they never do in real use.
+The default model (EfficientNet-Lite0, whose explanation is a 16-sample SmoothGrad) costs the server about 200 ms of
+CPU an answer and the browsers about 330 ms more (eighth session, 2026-12-02: 3.43–3.77 answers/s, p95 1.41–1.57 s),
+while 4 answers/s on 2 cores leave 500 ms an answer for both: just out of reach while the browsers share the
+server's machine, as they never do in real use.
 
 ``--hostile`` then runs the same sessions again (new photos) beside one more session that uploads forged
 100-megapixel files in a loop (a few-kB PNG that really decodes to 100 MP, and a JPEG whose header claims it),
