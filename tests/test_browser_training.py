@@ -18,19 +18,14 @@ if str(REPO) not in sys.path:
 from dashboard.serve import running_dashboard  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Plotly draws its text (the baseline lines' labels among it) as SVG after the chart's container is on the page.
+BASELINE_LABELS_DRAWN = ("[...document.querySelectorAll('.js-plotly-plot text')]"
+                         ".filter(t => t.textContent.includes('majority baseline (')).length >= 3")
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/install_browser.sh (make browser)"),
 ]
-
-
-def _eventually_at_least(locator, wanted: int, seconds: float) -> int:
-    """How many elements ``locator`` finds, polled until there are ``wanted`` or ``seconds`` have passed."""
-    deadline = time.monotonic() + seconds
-    while (found := locator.count()) < wanted and time.monotonic() < deadline:
-        time.sleep(0.25)
-    return found
 
 
 @pytest.fixture()
@@ -88,7 +83,8 @@ def test_train_from_the_browser_and_watch_the_runs_page_update(driver, photo_fol
             # The baseline lines' labels are drawn in the balanced accuracy, F1 and accuracy curves. Plotly adds
             # its container before it draws the annotations (and the rerun at the end may redraw a chart), so
             # poll for them: counting once failed in one local run of many.
-            assert _eventually_at_least(page.get_by_text("majority baseline ("), 3, seconds=20) >= 3
+            page.wait_for_function(BASELINE_LABELS_DRAWN, timeout=20_000)
+            assert page.get_by_text("majority baseline (").count() >= 3
             assert page.locator('[data-testid="stException"]').count() == 0
             driver.screenshot(page, shots / "runs_finished.png")
             browser.close()
