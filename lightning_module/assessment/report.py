@@ -50,9 +50,8 @@ _LEVEL_TINTS: dict[str, str] = {  # light backgrounds for matrix cells, so the m
     "Low": "#e8f5e9", "Moderate": "#fff8e1", "High": "#fff0e6", "Extreme": "#fdecea",
     "Unlikely": "#f4f6f4", "Somewhat likely": "#fff8e1", "Likely": "#fff0e6", "Very likely": "#fdecea",
 }
-# The run's own metrics: (run.json key, the majority baseline's key, how the report names it), balanced ones first.
-_RUN_METRICS = (("bal_acc", "bal_acc", "balanced accuracy"), ("macro_f1", "macro_f1", "macro F1"),
-                ("acc", "acc", "accuracy"))
+# The run's own metrics: (key in run.json and in its majority baseline, how the report names it), balanced first.
+_RUN_METRICS = (("bal_acc", "balanced accuracy"), ("macro_f1", "macro F1"), ("acc", "accuracy"))
 
 
 @dataclass
@@ -146,11 +145,11 @@ def _run_metrics(info: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, f
         values = info.get(section)
         if not isinstance(values, Mapping):
             continue
-        metrics = {name: float(values[prefix + key]) for key, _, name in _RUN_METRICS
+        metrics = {name: float(values[prefix + key]) for key, name in _RUN_METRICS
                    if isinstance(values.get(prefix + key), (int, float))}
         if metrics:
-            base = {name: float(baseline[key]) for key, key_b, name in _RUN_METRICS
-                    if name in metrics and isinstance(baseline.get(key_b), (int, float))}
+            base = {name: float(baseline[key]) for key, name in _RUN_METRICS
+                    if name in metrics and isinstance(baseline.get(key), (int, float))}
             return metrics, base, where
     return {}, {}, ""
 

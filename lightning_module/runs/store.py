@@ -22,6 +22,7 @@ from lightning_module.training.run_files import (
     ACTIVE_STATUSES,
     heartbeat_age,
     on_this_machine,
+    parse_iso,
     writer_alive,
 )
 
@@ -120,7 +121,7 @@ class RunInfo:
     def started(self) -> datetime | None:
         timings = self.record.get("timings") or {}
         history = self.record.get("status_history") or [{}]
-        return _parse_time(timings.get("started")) or _parse_time((history[0] or {}).get("time"))
+        return parse_iso(timings.get("started")) or parse_iso((history[0] or {}).get("time"))
 
     @property
     def epoch_seconds(self) -> list[float]:
@@ -220,7 +221,7 @@ def _why_crashed(record: dict[str, Any]) -> str | None:
     if isinstance(grid, dict) and grid.get("output"):
         return _why_fold_waits_in_vain(record, Path(str(grid["output"])))
     history = record.get("status_history") or [{}]
-    since = _parse_time((history[-1] or {}).get("time"))
+    since = parse_iso((history[-1] or {}).get("time"))
     if since is not None and (datetime.now(timezone.utc) - since).total_seconds() > STARTING_GRACE_SECONDS:
         return "its training process never started"
     return None
@@ -518,16 +519,6 @@ def _read_end(file: Path, max_bytes: int) -> str:
             return handle.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _number(value: Any) -> float | None:

@@ -22,6 +22,7 @@ from lightning_module.training.run_files import (
     ACTIVE_STATUSES,
     RUN_HEARTBEAT_SECONDS,
     now_iso,
+    on_this_machine,
     remove_run_leftovers,
     update_run_json,
     writer_alive,
@@ -54,7 +55,7 @@ class RunRecorder(pl.Callback):
         existing = read_json(self.run_dir / "run.json")
         if existing and existing.get("status") in ACTIVE_STATUSES and existing.get("pid") not in (None, os.getpid()):
             if writer_alive(existing):
-                where = f" on {existing['host']}" if existing.get("host") not in (None, socket.gethostname()) else ""
+                where = "" if on_this_machine(existing.get("host")) else f" on {existing['host']}"
                 raise RunDirectoryBusy(
                     f"{self.run_dir} is being written by another training process (pid {existing['pid']}{where}); "
                     "wait for it to end or stop it first"
