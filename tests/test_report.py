@@ -93,7 +93,7 @@ def test_a_bundled_model_is_quoted_on_scenes_it_never_saw_beside_its_baseline() 
         "test": {"test/bal_acc": 0.99, "test/acc": 0.99},  # the training seed's own test split: not a result
         "majority_baseline": {"acc": 0.7, "bal_acc": 0.3333, "macro_f1": 0.2752},
         "independent_test": {
-            "training_data": {"seed": 0}, "test_set": {"seed": 9001, "photos": 1000},
+            "training_data": {"seed": 0}, "test_set": {"seed": 9001, "photos": 1000}, "bootstrap": {"confidence": 0.95},
             "model": {"balanced_accuracy": {"value": 0.934, "low": 0.91, "high": 0.95}, "macro_f1": {"value": 0.918},
                       "recall": {"Improbable": {"value": 0.97}, "Probable": {"value": 0.975}}},
             "baseline": {"balanced_accuracy": {"value": 1 / 3}, "macro_f1": {"value": 0.275},
@@ -106,6 +106,11 @@ def test_a_bundled_model_is_quoted_on_scenes_it_never_saw_beside_its_baseline() 
     assert summary.baseline == {"balanced accuracy": 1 / 3, "macro F1": 0.275, "recall of Improbable": 1.0,
                                 "recall of Probable": 0.0}
     assert summary.measured_on.startswith("1000 synthetic scenes of seed 9001, a seed other than training's (0)")
+    assert summary.intervals == {"balanced accuracy": (0.91, 0.95)}  # where the card has one
+    assert summary.measured_on.endswith("; in brackets, 95% bootstrap intervals")
+    page = build_report(assess_photo(_predictor(["Improbable", "Possible", "Probable"], card), gps_jpeg(1.0, 1.0), "t.jpg"),
+                        summary, "Low", "Minor")
+    assert "0.934 [0.910, 0.950] <span class=\"note\">(baseline 0.333)</span>" in page
     # A run of the user's own: its held-out test split, with the run's majority baseline.
     run = model_summary(_predictor(["Improbable", "Possible", "Probable"], {k: card[k] for k in ("test", "majority_baseline")}), "Run")
     assert run.metrics == {"balanced accuracy": 0.99, "accuracy": 0.99}

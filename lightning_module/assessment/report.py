@@ -70,6 +70,7 @@ class ModelSummary:
     baseline: dict[str, float] = field(default_factory=dict)  # readable name -> the majority baseline's value
     measured_on: str = ""  # the photos the metrics were measured on, in words
     baseline_class: str = ""  # the class the majority baseline always predicts
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # readable name -> 95 % interval
 
 
 def model_summary(predictor: Any, label: str) -> ModelSummary:
@@ -84,8 +85,9 @@ def model_summary(predictor: Any, label: str) -> ModelSummary:
     data = info.get("data")
     trained_on = str(data.get("description") or data.get("source") or "") if isinstance(data, Mapping) else str(data or "")
     independent = info.get("independent_test")
+    intervals: dict[str, tuple[float, float]] = {}
     if isinstance(independent, Mapping) and isinstance(independent.get("model"), Mapping):
-        metrics, baseline, measured_on = _independent_metrics(independent)
+        metrics, baseline, measured_on, intervals = _independent_metrics(independent)
         baseline_class = (independent.get("baseline") or {}).get("class")
     else:
         metrics, baseline, measured_on = _run_metrics(info)
@@ -103,19 +105,25 @@ def model_summary(predictor: Any, label: str) -> ModelSummary:
         baseline=baseline,
         measured_on=measured_on,
         baseline_class=str(baseline_class or ""),
+        intervals=intervals,
     )
 
 
-def _independent_metrics(test: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float], str]:
+def _independent_metrics(test: Mapping[str, Any]
+                         ) -> tuple[dict[str, float], dict[str, float], str, dict[str, tuple[float, float]]]:
     model, baseline = test["model"], test.get("baseline") or {}
     metrics: dict[str, float] = {}
     base: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
     named = [("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro F1")]
     named += [(f"recall/{name}", f"recall of {name}") for name in (model.get("recall") or {})]
     for key, name in named:
         value, reference = _estimate(model, key), _estimate(baseline, key)
         if value is not None:
             metrics[name] = value
+            low, high = _estimate(model, key, "low"), _estimate(model, key, "high")
+            if low is not None and high is not None:
+                intervals[name] = (low, high)
             if reference is not None:
                 base[name] = reference
     photos = (test.get("test_set") or {}).get("photos")
@@ -123,17 +131,22 @@ def _independent_metrics(test: Mapping[str, Any]) -> tuple[dict[str, float], dic
     trained_seed = (test.get("training_data") or {}).get("seed")
     where = f"{photos} synthetic scenes of seed {seed}" if photos and seed is not None else "an independent test set"
     unseen = f", a seed other than training's ({trained_seed})" if trained_seed is not None else ""
-    return metrics, base, f"{where}{unseen}: scenes the model never saw"
+    confidence = (test.get("bootstrap") or {}).get("confidence")
+    brackets = f"; in brackets, {confidence:.0%} bootstrap intervals" if intervals and confidence else ""
+    return metrics, base, f"{where}{unseen}: scenes the model never saw{brackets}", intervals
 
 
-def _estimate(section: Mapping[str, Any], key: str) -> float | None:
-    """``section[key]`` (``recall/<class>`` reaches into ``recall``) as a number: an estimate's ``value`` or a float."""
+def _estimate(section: Mapping[str, Any], key: str, part: str = "value") -> float | None:
+    """``section[key]`` (``recall/<class>`` reaches into ``recall``) as a number: an estimate's ``part`` (its
+    ``value``, ``low`` or ``high``), or a plain float when asked for the value."""
     head, _, tail = key.partition("/")
     value = section.get(head)
     if tail:
         value = value.get(tail) if isinstance(value, Mapping) else None
     if isinstance(value, Mapping):
-        value = value.get("value")
+        value = value.get(part)
+    elif part != "value":
+        return None
     return float(value) if isinstance(value, (int, float)) else None
 
 
