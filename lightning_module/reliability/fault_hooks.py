@@ -21,6 +21,7 @@ from unittest import mock
 
 import torch
 
+from lightning_module.files import atomic_write_text
 from lightning_module.training.checkpoint_io import AtomicCheckpointIO
 
 
@@ -54,7 +55,8 @@ class SlowCheckpointIO(AtomicCheckpointIO):
                 time.sleep(pause)
 
         if self.marker is not None:
-            self.marker.write_text(str(path))
+            # Atomically: a test polls for the marker, and a plain write let it read the file empty once.
+            atomic_write_text(self.marker, str(path))
         try:
             with mock.patch.object(torch, "save", trickle):
                 super().save_checkpoint(checkpoint, path, storage_options)
