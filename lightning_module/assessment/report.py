@@ -85,13 +85,10 @@ def model_summary(predictor: Any, label: str) -> ModelSummary:
     data = info.get("data")
     trained_on = str(data.get("description") or data.get("source") or "") if isinstance(data, Mapping) else str(data or "")
     independent = info.get("independent_test")
-    intervals: dict[str, tuple[float, float]] = {}
     if isinstance(independent, Mapping) and isinstance(independent.get("model"), Mapping):
-        metrics, baseline, measured_on, intervals = _independent_metrics(independent)
-        baseline_class = (independent.get("baseline") or {}).get("class")
+        figures = _independent_figures(independent)
     else:
-        metrics, baseline, measured_on = _run_metrics(info)
-        baseline_class = (info.get("majority_baseline") or {}).get("class") if baseline else None
+        figures = _run_figures(info)
     return ModelSummary(
         label=label,
         checkpoint=predictor.checkpoint.name,
@@ -100,17 +97,13 @@ def model_summary(predictor: Any, label: str) -> ModelSummary:
         classes=list(predictor.classes),
         image_size=predictor.image_size,
         color_mode=predictor.color_mode,
-        metrics=metrics,
         trained_on=str(info.get("trained_on", "")) or trained_on,
-        baseline=baseline,
-        measured_on=measured_on,
-        baseline_class=str(baseline_class or ""),
-        intervals=intervals,
+        **figures,
     )
 
 
-def _independent_metrics(test: Mapping[str, Any]
-                         ) -> tuple[dict[str, float], dict[str, float], str, dict[str, tuple[float, float]]]:
+def _independent_figures(test: Mapping[str, Any]) -> dict[str, Any]:
+    """ModelSummary's figures (metrics, baseline, intervals, ...) from a model card's independent test."""
     model, baseline = test["model"], test.get("baseline") or {}
     metrics: dict[str, float] = {}
     base: dict[str, float] = {}
@@ -133,7 +126,9 @@ def _independent_metrics(test: Mapping[str, Any]
     unseen = f", a seed other than training's ({trained_seed})" if trained_seed is not None else ""
     confidence = (test.get("bootstrap") or {}).get("confidence")
     brackets = f"; in brackets, {confidence:.0%} bootstrap intervals" if intervals and confidence else ""
-    return metrics, base, f"{where}{unseen}: scenes the model never saw{brackets}", intervals
+    return {"metrics": metrics, "baseline": base, "intervals": intervals,
+            "baseline_class": str(baseline.get("class") or ""),
+            "measured_on": f"{where}{unseen}: scenes the model never saw{brackets}"}
 
 
 def _estimate(section: Mapping[str, Any], key: str, part: str = "value") -> float | None:
@@ -150,7 +145,8 @@ def _estimate(section: Mapping[str, Any], key: str, part: str = "value") -> floa
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _run_metrics(info: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float], str]:
+def _run_figures(info: Mapping[str, Any]) -> dict[str, Any]:
+    """ModelSummary's figures from a training run's own record (run.json, or a card without an independent test)."""
     baseline = info.get("majority_baseline") if isinstance(info.get("majority_baseline"), Mapping) else {}
     for section, prefix, where in (("test", "test/", "the run's held-out test split"),
                                    ("best", "val/", "the run's validation split, at its best epoch"),
@@ -163,8 +159,9 @@ def _run_metrics(info: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, f
         if metrics:
             base = {name: float(baseline[key]) for key, name in _RUN_METRICS
                     if name in metrics and isinstance(baseline.get(key), (int, float))}
-            return metrics, base, where
-    return {}, {}, ""
+            return {"metrics": metrics, "baseline": base, "measured_on": where,
+                    "baseline_class": str(baseline.get("class") or "") if base else ""}
+    return {}
 
 
 @cache
