@@ -52,6 +52,7 @@ endef
 reliability: $(STAMP)
 	$(PY) -m pytest -q tests/test_fuzz_images.py tests/test_config_errors.py tests/test_faults.py tests/test_security.py
 	$(PY) -m lightning_module.reliability --slow
+	$(PY) scripts/fuzz_jpeg_dc.py
 	$(PY) bench/load_check.py
 
 browser:

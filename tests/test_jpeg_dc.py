@@ -144,7 +144,8 @@ def test_damaged_streams_give_way_or_give_libjpeg_turbos_bytes() -> None:
     """Bytes flipped anywhere, restart markers included: whatever the decoder takes, libjpeg-turbo decodes to the
     same picture; the rest it leaves to Pillow (which then reports the damage, or decodes it with a warning)."""
     rng = np.random.default_rng(0)
-    originals = [write_jpeg(JpegSpec(48, 40, restart_interval=2, seed=20)), pillow_jpeg((48, 40), quality=90)]
+    originals = [write_jpeg(JpegSpec(48, 40, restart_interval=2, seed=20)), pillow_jpeg((48, 40), quality=90),
+                 pillow_jpeg((41, 27), quality=60, subsampling=2)]  # the last with part-filled MCUs
     taken = given_way = 0
     for original in originals:
         for _ in range(300):

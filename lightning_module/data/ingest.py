@@ -1,8 +1,9 @@
 """Decode every photo once, in parallel, into a uint8 array; remember the result on disk.
 
 The cache key is the file's content hash plus the size and colour mode asked for, so renaming or moving a
-photo reuses its entry and editing it does not. Decoding runs in threads: Pillow releases the GIL while it
-decodes and resizes, so all cores work without the start-up cost of processes.
+photo reuses its entry and editing it does not. Decoding runs in threads: Pillow, and the ``_jpeg_dc`` decoder
+that serves 1/8-scale grey pictures (``imaging.load_square``), release the GIL while they decode and resize, so all
+cores work without the start-up cost of processes.
 
 Entries are written atomically. Several processes may share one cache (grid workers, DDP ranks), so the temporary
 file of a writer killed mid-write is removed by the first ingest of a later process only once nobody has written
