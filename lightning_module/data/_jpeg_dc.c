@@ -77,9 +77,10 @@ static void refill_slow(Bits *b) {
 
 static inline void refill(Bits *b) {
     if (b->pos + 8 <= b->end) {
-        uint64_t word;
-        memcpy(&word, b->data + b->pos, 8);
-        word = __builtin_bswap64(word);
+        const uint8_t *p = b->data + b->pos;
+        /* big-endian whatever the machine's order; compilers make this one load and a byte swap */
+        uint64_t word = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
+                        (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | (uint64_t)p[7];
         uint64_t inverse = ~word; /* a 0xFF byte becomes a zero byte */
         if (!((inverse - 0x0101010101010101ULL) & ~inverse & 0x8080808080808080ULL)) {
             /* no 0xFF among the next 8 bytes: take as many whole bytes as fit (F. Giesen's branchless refill) */
@@ -440,6 +441,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_jpeg_dc", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, .m_name = "_jpeg_dc", .m_size = -1, .m_methods = methods};
 
 PyMODINIT_FUNC PyInit__jpeg_dc(void) { return PyModule_Create(&module); }
