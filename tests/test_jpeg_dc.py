@@ -55,7 +55,8 @@ def pillow_jpeg(size: tuple[int, int] = (203, 157), mode: str = "RGB", seed: int
 
 def test_the_extension_is_built_where_a_compiler_is() -> None:
     """A missing extension only makes ingest slower, so nothing else would notice it; this does."""
-    if not (shutil.which(sysconfig.get_config_var("CC").split()[0]) or shutil.which("cc")):
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if not (shutil.which(compiler) or shutil.which("cc")):
         pytest.skip("no C compiler here: Pillow decodes every photo")
     assert luma_dc_picture is not None, "run `make test` (or `pip install -e .`) to build _jpeg_dc"
 
