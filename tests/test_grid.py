@@ -11,7 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import math
+import socket
 import statistics
+import subprocess
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +24,7 @@ import yaml
 from conftest import make_photo_folder
 
 from lightning_module.files import exclusive_lock
-from lightning_module.grid import results
+from lightning_module.grid import results, runner
 from lightning_module.grid.cli import main as grid_cli
 from lightning_module.grid.data_check import GridDataError
 from lightning_module.grid.runner import LOCK_FILE, GridBusy, run_grid
@@ -315,6 +319,63 @@ def test_a_failed_fold_is_recorded_the_grid_goes_on_and_the_next_run_retries_it(
     assert second.status == "finished" and second.skipped == 11
     assert json.loads((failed_dir / "run.json").read_text())["status"] == "failed", "the failed attempt is kept"
     assert second.tables.cells.set_index("cell").loc["Pr_Im-36px-grayscale-seed_cnn-scratch", "folds_done"] == 3
+
+
+@pytest.mark.parametrize(
+    "trainer, adopted",
+    [("live process here", True), ("cluster node, fresh heartbeat", True),
+     ("cluster node, heartbeat an hour old", False), ("dead process here", False)],
+)
+def test_a_fold_an_earlier_grid_left_training_is_waited_for_not_trained_twice(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trainer: str, adopted: bool
+) -> None:
+    """A grid died (its driver killed, a node rebooted) while one of its folds went on training; the grid is run
+    again. That fold must not train a second time beside the first while its process lives: the grid waits for it
+    and counts its result. A fold whose process is gone is trained again, as any crashed fold."""
+    monkeypatch.setattr(runner, "ADOPTED_POLL_SECONDS", 0.05)
+    spec = scripted_spec(photos, tmp_path / "adopt", **{"grid.scenarios": ["Pr_Im"], "grid.image_sizes": [32]})
+    target = ("--data.fold", "2")
+
+    def all_but_one(arguments: list[str], attempt_dir: Path) -> None:
+        if tuple(arguments[arguments.index("--data.fold"):][:2]) == target:
+            raise RuntimeError("node lost")
+        scripted_fit(arguments, attempt_dir)
+
+    run_grid(spec, fit=all_but_one, estimate=False, log=lambda line: None)
+    fold_dir = Path(spec.output) / "runs" / "Pr_Im-32px-grayscale-seed_cnn-scratch" / "fold_2"
+    attempt = fold_dir / "version_1"  # what the earlier grid's second try left behind, still training
+    attempt.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    now = datetime.now(timezone.utc)
+    where = {
+        "live process here": {"pid": sleeper.pid, "host": socket.gethostname()},
+        "cluster node, fresh heartbeat": {"pid": 4242, "host": "gpu-node-17", "heartbeat": now.isoformat()},
+        "cluster node, heartbeat an hour old": {"pid": 4242, "host": "gpu-node-17",
+                                                "heartbeat": (now - timedelta(hours=1)).isoformat()},
+        "dead process here": {"pid": dead.pid, "host": socket.gethostname()},
+    }[trainer]
+    update_run_json(attempt, status="running", name="fold_2", **where)
+    arguments = ["--data.scenario", "Pr_Im", "--data.image_size", "32", *target]
+    finisher = threading.Timer(0.5, scripted_fit, (arguments, attempt))  # the other process ends its fold
+    finisher.start()
+    trained, lines = [], []
+    try:
+        outcome = run_grid(spec, fit=lambda a, d: (trained.append(Path(d).name), scripted_fit(a, d)),
+                           estimate=False, log=lines.append)
+    finally:
+        finisher.join()
+        sleeper.kill()
+        sleeper.wait()
+    assert outcome.status == "finished"
+    assert outcome.tables.cells.set_index("cell").loc["Pr_Im-32px-grayscale-seed_cnn-scratch", "folds_done"] == 3
+    if adopted:
+        assert trained == [], "the fold was trained a second time beside the process still training it"
+        assert any("still training in version_1" in line and "waiting for it" in line for line in lines)
+        assert json.loads((attempt / "run.json").read_text())["status"] == "finished"
+    else:
+        assert trained == ["version_2"], "a fold whose process is gone is trained again, in a new attempt"
 
 
 def test_a_grid_with_other_training_settings_is_refused_and_nothing_changes(photos: Path, tmp_path: Path) -> None:

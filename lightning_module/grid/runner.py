@@ -3,7 +3,9 @@
 Each fold is a normal run directory, ``<output>/runs/<cell-id>/fold_<k>/version_<n>/``, so everything the
 dashboard shows for a run works for a fold too. A fold whose run says ``finished`` is never trained again; a
 failed, stopped or crashed one gets a fresh attempt (``version_<n+1>``) next time, and the old attempt stays
-for inspection. A fold that fails is recorded and the grid goes on; Ctrl+C or SIGTERM stops after the fold
+for inspection. A fold that a process still trains (an earlier grid died, and its fold goes on in a process of this
+machine or on a cluster node that still sends its heartbeat) is not trained twice: the grid waits for it and takes
+its result. A fold that fails is recorded and the grid goes on; Ctrl+C or SIGTERM stops after the fold
 in progress has marked itself stopped.
 
 Where the folds train is the executor's business (``grid/executors/``): this machine by default, or a Ray
@@ -28,6 +30,7 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -44,6 +47,7 @@ from lightning_module.files import (
     atomic_write_json,
     atomic_write_text,
     exclusive_lock,
+    pid_alive,
     read_json,
     remove_stale_temporaries,
 )
@@ -66,11 +70,19 @@ from lightning_module.grid.results import (
 )
 from lightning_module.grid.spec import Cell, GridSpec, GridSpecError
 from lightning_module.grid.tables import GridTables, write_tables
-from lightning_module.runs.store import read_run
+from lightning_module.runs.store import RunInfo, read_run
 from lightning_module.training.command_line import fit_command
-from lightning_module.training.run_files import claim_next_version, now_iso, update_run_json
+from lightning_module.training.run_files import (
+    ACTIVE_STATUSES,
+    claim_next_version,
+    now_iso,
+    on_this_machine,
+    update_run_json,
+)
 
 LOCK_FILE = ".grid.lock"
+# How often the grid looks at the run.json of a fold another process trains (see FoldTask.training).
+ADOPTED_POLL_SECONDS = 5.0
 # What the runner writes into its output folder, always holding LOCK_FILE: it is their only writer (the folds'
 # run directories clear their own leftovers; launch.json is the dashboard's).
 OWN_FILES = (PROGRESS_FILE, SPEC_FILE, FOLDS_CSV, TABLE_CSV, TESTS_CSV, REPORT_MD)
@@ -87,6 +99,7 @@ class FoldTask:
     fold: int
     finished: bool
     attempts: int
+    training: RunInfo | None = None  # an attempt a live process trains now (left by a grid that died)
 
 
 @dataclass
@@ -110,8 +123,22 @@ def plan(spec: GridSpec, output: Path | str | None = None) -> list[FoldTask]:
     for cell in spec.cells:
         for fold in range(spec.folds):
             attempts = fold_attempts(fold_root(output, cell, fold))
-            tasks.append(FoldTask(cell, fold, any(a.status == "finished" for a in attempts), len(attempts)))
+            finished = any(a.status == "finished" for a in attempts)
+            training = next((a for a in reversed(attempts) if _still_training(a)), None) if not finished else None
+            tasks.append(FoldTask(cell, fold, finished, len(attempts), training))
     return tasks
+
+
+def _still_training(attempt: RunInfo) -> bool:
+    """Whether a process trains ``attempt`` now. ``read_run`` has already judged its training process (by pid
+    here, by heartbeat on another host) and calls a dead one crashed; a fold still queued or reading its data
+    counts only with a live worker process on this machine (a queue of a grid that died may never start it)."""
+    if attempt.status not in ACTIVE_STATUSES:
+        return False
+    if attempt.record.get("pid"):
+        return True
+    worker = attempt.record.get("worker")
+    return isinstance(worker, dict) and on_this_machine(worker.get("host")) and pid_alive(worker.get("pid"))
 
 
 @dataclass(frozen=True)
@@ -119,6 +146,7 @@ class _InFlight:
     task: FoldTask
     job: FoldJob
     started: float
+    adopted: bool = False  # trained by another process; this grid only waits for it (see _adopt)
 
     @property
     def attempt_dir(self) -> Path:
@@ -206,12 +234,16 @@ class GridRunner:
         if todo and self.estimate:
             self.log(f"Estimated time: {duration_text(eta(todo))} (a rough guess until the first folds finish)")
         done = outcome.skipped
-        pending: deque[FoldTask] = deque(todo)
-        running: dict[Future, _InFlight] = {}
+        pending: deque[FoldTask] = deque(t for t in todo if t.training is None)
+        running: dict[Future, _InFlight] = dict(self._adopt(t) for t in todo if t.training is not None)
+
+        def own() -> int:  # folds this grid's executor runs: those it only waits for take none of its slots
+            return sum(not flight.adopted for flight in running.values())
+
         while running or (pending and not self._stop_requested):
-            if pending and len(running) < executor.capacity and not self._stop_requested:
+            if pending and own() < executor.capacity and not self._stop_requested:
                 batch = []
-                while pending and len(running) + len(batch) < executor.capacity:
+                while pending and own() + len(batch) < executor.capacity:
                     batch.append(self._start_attempt(pending.popleft()))
                 in_flight = [*running.values(), *batch]
                 left = eta([*(f.task for f in in_flight), *pending])
@@ -221,11 +253,15 @@ class GridRunner:
                 except ExecutorError as error:  # refused (sbatch): these attempts never ran; the next run retries
                     for flight in batch:
                         self._mark_ended(flight.attempt_dir, "failed", str(error))
-                    executor.cancel([flight.job for flight in running.values()])
+                    executor.cancel([flight.job for flight in running.values() if not flight.adopted])
                     raise
                 running.update(zip(futures, batch))
             if self._stop_requested:
-                executor.cancel([flight.job for flight in running.values()])
+                executor.cancel([flight.job for flight in running.values() if not flight.adopted])
+                for future, flight in list(running.items()):
+                    if flight.adopted:  # not this grid's to stop: it goes on, and counts when the grid next runs
+                        running.pop(future)
+                        self.log(f"{flight.label}: left to the process that trains it")
             try:
                 finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:  # Ctrl+C reaches the workers too; collect their stopped folds
@@ -244,7 +280,8 @@ class GridRunner:
                 outcome.ran += 1
                 if status == "finished":
                     done += 1
-                    time_left.observe(flight.task.cell.id, seconds)
+                    if not flight.adopted:  # how long an adopted fold took is unknown: it started before this grid
+                        time_left.observe(flight.task.cell.id, seconds)
                 else:
                     outcome.failed.append(f"{flight.task.cell.id} fold {flight.task.fold}: {message}")
                     message = f"FAILED ({message})"
@@ -266,6 +303,27 @@ class GridRunner:
         self._progress(outcome.status, tasks, done, outcome, started, None, [])
         (self.output / STOP_FILE).unlink(missing_ok=True)
         return outcome
+
+    def _adopt(self, task: FoldTask) -> tuple[Future, _InFlight]:
+        """Wait for a fold another process trains, instead of training it twice: a future that completes when its
+        run.json says it ended (or its process is found dead)."""
+        assert task.training is not None
+        attempt_dir = task.training.path
+        record = task.training.record
+        label = f"{task.cell.label}, fold {task.fold + 1}/{self.spec.folds}"
+        where = f"pid {record.get('pid')} on {record.get('host') or 'this machine'}" if record.get("pid") else "a worker"
+        self.log(f"{label}: still training in {attempt_dir.name} ({where}), left by an earlier grid; waiting for it "
+                 "instead of training it again")
+        future: Future = Future()
+
+        def watch() -> None:
+            while read_run(attempt_dir).status in ACTIVE_STATUSES:
+                time.sleep(ADOPTED_POLL_SECONDS)
+            future.set_result(None)
+
+        threading.Thread(target=watch, name=f"grid-adopted-{task.cell.id}-{task.fold}", daemon=True).start()
+        job = FoldJob((), str(attempt_dir.resolve()), label, self.spec.threads, self.spec.isolation, os.getcwd())
+        return future, _InFlight(task, job, time.monotonic(), adopted=True)
 
     def _start_attempt(self, task: FoldTask) -> _InFlight:
         """Claim a fresh attempt directory for ``task`` and mark it starting, with the command that reproduces it."""
