@@ -162,6 +162,28 @@ def test_fast_jpeg_path_matches_a_full_decode(tmp_path: Path) -> None:
     assert np.abs(fast - np.asarray(full, float)).mean() <= 1.0
 
 
+def test_an_mpo_photo_is_prepared_as_the_same_jpeg() -> None:
+    """Many phones and cameras write MPO: a JPEG followed by other pictures (a large preview, a depth map), which
+    Pillow opens as a two-frame image. It must be decoded as its JPEG is (at reduced scale, upright) and not be
+    called "animated"."""
+    rng = np.random.default_rng(1)
+    photo = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((1600, 1200), Image.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    mpo, jpeg = io.BytesIO(), io.BytesIO()
+    photo.save(mpo, "MPO", save_all=True, append_images=[photo.resize((400, 300))], quality=90, exif=exif)
+    photo.save(jpeg, "JPEG", quality=90, exif=exif)
+    assert Image.open(io.BytesIO(mpo.getvalue())).format == "MPO"
+    for size, mode in ((50, "grayscale"), (64, "rgb")):  # the 1/8-scale grey decode and a colour one
+        as_mpo, as_jpeg = load_square(mpo.getvalue(), size, mode), load_square(jpeg.getvalue(), size, mode)
+        assert as_mpo.notes == [] and np.array_equal(as_mpo.as_array(), as_jpeg.as_array())
+        assert as_mpo.original_size == (1200, 1600)
+    (square, shown), (square_jpeg, shown_jpeg) = (load_views(d.getvalue(), 64, "rgb", 400) for d in (mpo, jpeg))
+    assert square.notes == [] and np.array_equal(square.as_array(), square_jpeg.as_array())
+    assert np.array_equal(np.asarray(shown), np.asarray(shown_jpeg)) and shown.size == (300, 400)
+    assert np.array_equal(np.asarray(load_upright(mpo.getvalue(), 400)), np.asarray(load_upright(jpeg.getvalue(), 400)))
+
+
 def test_upright_display_copy_is_bounded(tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"
     _marked_photo(1200, 900).save(path)

@@ -297,11 +297,12 @@ def _decode(image: Image.Image, size: int, color_mode: ColorMode, display_side: 
     orientation as soon as they are known, before the square is cut from it."""
     notes: list[str] = []
     if getattr(image, "is_animated", False):
-        notes.append(f"animated image with {image.n_frames} frames: the first frame was used")
+        if not _is_jpeg(image):  # an MPO's other pictures are a preview or a depth map, not frames of a film
+            notes.append(f"animated image with {image.n_frames} frames: the first frame was used")
         image.seek(0)
     stored_w, stored_h = image.size
 
-    if image.format == "JPEG":
+    if _is_jpeg(image):
         # Keep at least 2x the target on the short side so the bicubic resize still does the final filtering.
         scale_to = max(1, min(stored_w, stored_h) // (2 * size))
         if display_side is not None:  # and at least the display side on both sides (what draft() gives load_upright)
@@ -333,6 +334,13 @@ def _decode(image: Image.Image, size: int, color_mode: ColorMode, display_side: 
         square = square.transpose(_ORIENTATION_TRANSPOSE[orientation])
     square = square.convert("L" if color_mode == "grayscale" else "RGB")
     return PreparedPhoto(square, upright_size, centre_square_box(*upright_size), notes)
+
+
+def _is_jpeg(image: Image.Image) -> bool:
+    """A JPEG, or an MPO: a JPEG whose file also holds other pictures after it (a camera's large preview, a
+    phone's depth map), which Pillow opens as the first. Many phones and cameras write MPO; such a photo was
+    decoded at full size (7x slower) and called "animated" before this was asked."""
+    return image.format in ("JPEG", "MPO")
 
 
 def _luma_dc_picture(image: Image.Image, stored_w: int, stored_h: int) -> Image.Image | None:
@@ -455,7 +463,7 @@ def load_upright(source: PhotoSource, max_side: int = 1600) -> Image.Image:
     try:
         if getattr(image, "is_animated", False):
             image.seek(0)
-        if image.format == "JPEG":
+        if _is_jpeg(image):
             image.draft("RGB", (max_side, max_side))
             image.decodermaxblock = JPEG_READ_BLOCK
         image.load()
