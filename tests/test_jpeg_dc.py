@@ -119,6 +119,10 @@ def test_camera_like_streams_decode_to_libjpeg_turbos_bytes(spec: JpegSpec) -> N
         pytest.param(pillow_jpeg(mode="CMYK"), id="CMYK with Adobe's marker"),
         pytest.param(write_jpeg(JpegSpec(64, 64, jfif=False, component_ids=(82, 71, 66))), id="RGB by its ids"),
         pytest.param(write_jpeg(JpegSpec(64, 64, sampling=[(1, 1), (2, 2), (1, 1)])), id="luma below full size"),
+        pytest.param(b"\xff\xd8\xff\xe0\x00\x07JFIF\x00" + write_jpeg(JpegSpec(64, 64, jfif=False, component_ids=(82, 71, 66)))[2:],
+                     id="RGB by its ids, a JFIF marker too short to count"),
+        pytest.param(write_jpeg(JpegSpec(64, 64, sampling=[(4, 4), (1, 1), (1, 1)])), id="18 blocks an MCU"),
+        pytest.param(write_jpeg(JpegSpec(65510, 8, sampling=[(1, 1)], ac_density=0.0)), id="wider than 65500"),
         pytest.param(pillow_jpeg()[:-400], id="cut short"),
         pytest.param(pillow_jpeg()[:-2], id="no end of image"),
         pytest.param(b"\xff\xd8\xff\xd9", id="no frame"),
@@ -127,8 +131,8 @@ def test_camera_like_streams_decode_to_libjpeg_turbos_bytes(spec: JpegSpec) -> N
 )
 def test_what_it_does_not_take_is_left_to_pillow(data: bytes) -> None:
     assert luma_dc_picture is not None
-    assert luma_dc_picture(data, 203, 157) is None
-    assert luma_dc_picture(data, 64, 64) is None
+    for size in ((203, 157), (64, 64), (65510, 8)):
+        assert luma_dc_picture(data, *size) is None
 
 
 @needs_extension

@@ -22,6 +22,9 @@
 enum { DC_OK = 0, DC_UNSUPPORTED = 1, DC_CORRUPT = 2 };
 
 #define FAST_BITS 11  /* codes up to this long are found by one look-up */
+/* libjpeg-turbo's limits (jmorecfg.h, jpeglib.h): a file beyond them is an error there, so it must not decode here */
+#define JPEG_MAX_DIMENSION 65500
+#define MAX_BLOCKS_IN_MCU 10
 #define MULTI_BITS 14 /* the window the several-steps table looks at (16K entries: 14 was fastest of 12 to 16) */
 
 typedef struct {
@@ -328,7 +331,8 @@ static int luma_dc_decode(const uint8_t *d, size_t n, size_t expected_w, size_t 
             nf = seg[5];
             height = be16(seg + 1);
             width = be16(seg + 3);
-            if (seg[0] != 8 || (nf != 1 && nf != 3) || seglen != 6 + 3 * (size_t)nf || !width || !height)
+            if (seg[0] != 8 || (nf != 1 && nf != 3) || seglen != 6 + 3 * (size_t)nf || !width || !height ||
+                width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION)
                 return DC_UNSUPPORTED;
             for (int c = 0; c < nf; c++) {
                 comps[c].id = seg[6 + 3 * c];
@@ -363,7 +367,7 @@ static int luma_dc_decode(const uint8_t *d, size_t n, size_t expected_w, size_t 
             if (seglen != 2) return DC_UNSUPPORTED;
             interval = (int)be16(seg);
         } else if (m == 0xE0) {
-            saw_jfif |= seglen >= 5 && !memcmp(seg, jfif, 5);
+            saw_jfif |= seglen >= 14 && !memcmp(seg, jfif, 5); /* libjpeg's examine_app0 wants 14 bytes */
         } else if (m == 0xEE) {
             return DC_UNSUPPORTED; /* Adobe's marker decides the colour transform: left to libjpeg */
         } else if ((m >= 0xE1 && m <= 0xEF) || m == 0xFE) {
@@ -387,9 +391,13 @@ static int luma_dc_decode(const uint8_t *d, size_t n, size_t expected_w, size_t 
             return DC_UNSUPPORTED; /* progressive, arithmetic, lossless, hierarchical, DNL, ... */
         }
     }
-    for (int c = 0; c < nf; c++)
+    int blocks_in_mcu = 0;
+    for (int c = 0; c < nf; c++) {
+        blocks_in_mcu += comps[c].h * comps[c].v;
         for (int other = 0; other < c; other++)
-            if (comps[other].id == comps[c].id) return DC_UNSUPPORTED;
+            if (comps[other].id == comps[c].id) return DC_UNSUPPORTED; /* libjpeg-turbo renames one: left to it */
+    }
+    if (nf > 1 && blocks_in_mcu > MAX_BLOCKS_IN_MCU) return DC_UNSUPPORTED; /* libjpeg refuses such a file */
     /* libjpeg takes three components as RGB, not YCbCr, when they are named R, G, B and there is no JFIF marker */
     if (nf == 3 && !saw_jfif && comps[0].id == 'R' && comps[1].id == 'G' && comps[2].id == 'B') return DC_UNSUPPORTED;
     if (width != expected_w || height != expected_h) return DC_UNSUPPORTED; /* out was sized for those */
