@@ -5,7 +5,7 @@
 Builds ``lightning_module/data/_jpeg_dc.c`` with ``-fsanitize=address,undefined`` into a temporary folder, runs
 itself again with the sanitizers' runtimes preloaded, and feeds the decoder damaged copies of several JPEGs (bytes
 overwritten, inserted, or the file cut short), from Pillow and from ``tests/jpeg_writer.py`` (restart markers,
-odd sampling). A memory error or undefined behaviour stops the run with the sanitizer's report; every picture the
+odd sampling), then undamaged streams of random shapes (one for every 20 damaged files). A memory error or undefined behaviour stops the run with the sanitizer's report; every picture the
 decoder returns must equal libjpeg-turbo's. The fast subset of this is ``tests/test_jpeg_dc.py``.
 """
 
@@ -44,7 +44,7 @@ def fuzz(module_path: Path, cases: int, seed: int) -> int:
     from PIL import Image
 
     sys.path.insert(0, str(ROOT))
-    from tests.jpeg_writer import JpegSpec, write_jpeg
+    from tests.jpeg_writer import JpegSpec, random_spec, write_jpeg
 
     spec = importlib.util.spec_from_file_location("_jpeg_dc", module_path)
     assert spec is not None and spec.loader is not None
@@ -100,6 +100,24 @@ def fuzz(module_path: Path, cases: int, seed: int) -> int:
             (ROOT / f"jpeg_dc_mismatch_{mismatches}.jpg").write_bytes(data)
     print(f"{cases} damaged files: the decoder took {taken}, gave way on {cases - taken}; "
           f"{mismatches} differed from libjpeg-turbo" + (" (saved as jpeg_dc_mismatch_*.jpg)" if mismatches else ""))
+    shapes, taken_shapes = cases // 20, 0
+    for seed in range(shapes):  # undamaged streams of every shape: sampling libjpeg refuses, RGB ids, restarts, ...
+        data = write_jpeg(random_spec(rng, seed))
+        image = Image.open(io.BytesIO(data))
+        picture = decoder.luma_dc_picture(data, *image.size)
+        if picture is None:
+            continue
+        taken_shapes += 1
+        try:
+            image.draft("L", (image.width // 8, image.height // 8))
+            image.load()
+            expected = image.tobytes()
+        except Exception:  # noqa: BLE001 - libjpeg-turbo refuses what the decoder took
+            expected = None
+        if picture != expected:
+            mismatches += 1
+            (ROOT / f"jpeg_dc_mismatch_{mismatches}.jpg").write_bytes(data)
+    print(f"{shapes} streams of random shapes: the decoder took {taken_shapes}; {mismatches} differences in all")
     return 1 if mismatches else 0
 
 

@@ -155,3 +155,15 @@ def write_jpeg(spec: JpegSpec) -> bytes:
     bits.pad()
     out += bits.out + b"\xff\xd9"
     return bytes(out)
+
+
+def random_spec(rng: np.random.Generator, seed: int) -> JpegSpec:
+    """Any stream the writer can make: 1 or 3 components, sampling factors 1-4, sizes, restarts, ids, tables."""
+    components = int(rng.choice([1, 3]))
+    sampling = [(int(rng.integers(1, 5)), int(rng.integers(1, 5))) for _ in range(components)]
+    return JpegSpec(
+        int(rng.integers(8, 120)), int(rng.integers(8, 120)), sampling=sampling,
+        restart_interval=int(rng.choice([0, 0, 1, 2, 5])), dc_quant=[int(rng.integers(1, 256)), int(rng.integers(1, 256))],
+        jfif=bool(rng.random() < 0.7), component_ids=tuple(int(i) for i in rng.choice([1, 2, 3, 82, 71, 66], 3)),
+        dc_step=int(rng.choice([5, 200, 2047])), ac_density=float(rng.random() * 0.6), seed=seed,
+    )

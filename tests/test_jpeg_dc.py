@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from lightning_module.data import imaging
-from tests.jpeg_writer import JpegSpec, write_jpeg
+from tests.jpeg_writer import JpegSpec, random_spec, write_jpeg
 
 try:
     from lightning_module.data._jpeg_dc import luma_dc_picture
@@ -109,6 +109,26 @@ def test_grey_photos_and_sizes_that_do_not_fill_a_block(size: tuple[int, int]) -
 def test_camera_like_streams_decode_to_libjpeg_turbos_bytes(spec: JpegSpec) -> None:
     data = write_jpeg(spec)
     assert np.array_equal(fast_picture(data), libjpeg_picture(data))
+
+
+@needs_extension
+def test_random_valid_streams_decode_as_libjpeg_turbo_does_or_give_way() -> None:
+    """Streams of every shape the writer knows (sampling factors libjpeg refuses, luma below full size, RGB ids,
+    duplicate ids, ...): whatever the decoder takes, libjpeg-turbo decodes to the same picture."""
+    rng = np.random.default_rng(3)
+    taken = 0
+    for seed in range(150):
+        spec = random_spec(rng, seed)
+        data = write_jpeg(spec)
+        try:
+            expected = libjpeg_picture(data)
+        except Exception:  # noqa: BLE001 - libjpeg-turbo refuses it
+            expected = None
+        result = fast_picture(data)
+        if result is not None:
+            taken += 1
+            assert expected is not None and np.array_equal(result, expected), spec
+    assert taken > 30
 
 
 @needs_extension
