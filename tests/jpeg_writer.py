@@ -1,4 +1,5 @@
-"""A minimal baseline JPEG writer for tests: random quantised coefficients, any sampling, restart intervals.
+"""A minimal baseline JPEG writer for tests (random quantised coefficients, any sampling, restart intervals), and
+libjpeg-turbo's own 1/8-scale grey decode of a file to compare a decoder with.
 
 Pillow (libjpeg-turbo) writes only a few kinds of JPEG and never restart markers; this writes what cameras do too,
 and what a hostile file might, so the ``_jpeg_dc`` decoder can be compared with libjpeg-turbo on all of it. The
@@ -167,3 +168,22 @@ def random_spec(rng: np.random.Generator, seed: int) -> JpegSpec:
         jfif=bool(rng.random() < 0.7), component_ids=tuple(int(i) for i in rng.choice([1, 2, 3, 82, 71, 66], 3)),
         dc_step=int(rng.choice([5, 200, 2047])), ac_density=float(rng.random() * 0.6), seed=seed,
     )
+
+
+def pillow_jpeg(size: tuple[int, int] = (203, 157), mode: str = "RGB", seed: int = 0, **save) -> bytes:
+    """A JPEG of noise that Pillow (libjpeg-turbo) writes with ``save``'s options."""
+    rng = np.random.default_rng(seed)
+    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], len(mode))
+    pixels = np.clip(rng.normal(128, 60, shape), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode).save(buffer, "JPEG", **save)
+    return buffer.getvalue()
+
+
+def libjpeg_picture(data: bytes) -> np.ndarray:
+    """What Pillow's draft mode asks libjpeg-turbo for: scale 1/8, grey."""
+    image = Image.open(io.BytesIO(data))
+    image.draft("L", (image.width // 8, image.height // 8))
+    assert image.decoderconfig == (8, 0), "the photo is too small for a 1/8-scale decode"
+    image.load()
+    return np.asarray(image)

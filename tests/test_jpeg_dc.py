@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from lightning_module.data import imaging
-from tests.jpeg_writer import JpegSpec, random_spec, write_jpeg
+from tests.jpeg_writer import JpegSpec, libjpeg_picture, pillow_jpeg, random_spec, write_jpeg
 
 try:
     from lightning_module.data._jpeg_dc import luma_dc_picture
@@ -26,15 +26,6 @@ except ImportError:  # pragma: no cover - only without a C compiler
 needs_extension = pytest.mark.skipif(luma_dc_picture is None, reason="_jpeg_dc is not built (no C compiler)")
 
 
-def libjpeg_picture(data: bytes) -> np.ndarray:
-    """What Pillow's draft mode asks libjpeg-turbo for: scale 1/8, grey."""
-    image = Image.open(io.BytesIO(data))
-    image.draft("L", (image.width // 8, image.height // 8))
-    assert image.decoderconfig == (8, 0), "the photo is too small for a 1/8-scale decode"
-    image.load()
-    return np.asarray(image)
-
-
 def fast_picture(data: bytes) -> np.ndarray | None:
     assert luma_dc_picture is not None
     width, height = Image.open(io.BytesIO(data)).size
@@ -42,15 +33,6 @@ def fast_picture(data: bytes) -> np.ndarray | None:
     if picture is None:
         return None
     return np.frombuffer(picture, np.uint8).reshape((height + 7) // 8, (width + 7) // 8)
-
-
-def pillow_jpeg(size: tuple[int, int] = (203, 157), mode: str = "RGB", seed: int = 0, **save) -> bytes:
-    rng = np.random.default_rng(seed)
-    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], len(mode))
-    pixels = np.clip(rng.normal(128, 60, shape), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode).save(buffer, "JPEG", **save)
-    return buffer.getvalue()
 
 
 def test_the_extension_is_built_where_a_compiler_is() -> None:

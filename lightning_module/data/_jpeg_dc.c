@@ -22,10 +22,10 @@
 enum { DC_OK = 0, DC_UNSUPPORTED = 1, DC_CORRUPT = 2 };
 
 #define FAST_BITS 11  /* codes up to this long are found by one look-up */
+#define MULTI_BITS 14 /* the window the several-steps table looks at (16K entries: 14 was fastest of 12 to 16) */
 /* libjpeg-turbo's limits (jmorecfg.h, jpeglib.h): a file beyond them is an error there, so it must not decode here */
 #define JPEG_MAX_DIMENSION 65500
 #define MAX_BLOCKS_IN_MCU 10
-#define MULTI_BITS 14 /* the window the several-steps table looks at (16K entries: 14 was fastest of 12 to 16) */
 
 typedef struct {
     uint16_t fast[1 << FAST_BITS]; /* (code length << 8) | symbol; 0: a longer code */

@@ -304,13 +304,16 @@ class GridRunner:
         (self.output / STOP_FILE).unlink(missing_ok=True)
         return outcome
 
+    def _label(self, task: FoldTask) -> str:
+        return f"{task.cell.label}, fold {task.fold + 1}/{self.spec.folds}"
+
     def _adopt(self, task: FoldTask) -> tuple[Future, _InFlight]:
         """Wait for a fold another process trains, instead of training it twice: a future that completes when its
         run.json says it ended (or its process is found dead)."""
         assert task.training is not None
         attempt_dir = task.training.path
         record = task.training.record
-        label = f"{task.cell.label}, fold {task.fold + 1}/{self.spec.folds}"
+        label = self._label(task)
         where = f"pid {record.get('pid')} on {record.get('host') or 'this machine'}" if record.get("pid") else "a worker"
         self.log(f"{label}: still training in {attempt_dir.name} ({where}), left by an earlier grid; waiting for it "
                  "instead of training it again")
@@ -342,7 +345,7 @@ class GridRunner:
             **task.cell.as_dict(),
             max_epochs=self.spec.epochs,
         )
-        label = f"{task.cell.label}, fold {task.fold + 1}/{self.spec.folds}"
+        label = self._label(task)
         job = FoldJob(tuple(arguments), str(attempt_dir.resolve()), label, self.spec.threads, self.spec.isolation,
                       os.getcwd())  # fmt: skip
         return _InFlight(task, job, time.monotonic())
